@@ -1,0 +1,1 @@
+"""Tests of txtezosp2p (run with ``python -m twisted.trial tests``)."""

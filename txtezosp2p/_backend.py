@@ -1,0 +1,115 @@
+# -*- test-case-name: tests.test_backend -*-
+"""
+Choice between the compiled modules (``cext/``) and their pure twins.
+
+* ``TXTEZOSP2P_NO_EXTENSIONS=1``: always use the pure twins.
+* ``TXTEZOSP2P_REQUIRE_EXTENSIONS=1``: a missing or failing extension is an
+  ``ImportError`` (CI sets this so a silently missing ``.so`` fails the run).
+* otherwise: use the extension if it imports, binds and passes its
+  known-answer self-test, else fall back to the twin.
+
+The compiled crypto module reaches libsodium through the function addresses
+of PyNaCl's bundled copy (``nacl._sodium``); binding is followed by a
+self-test against ``nacl.bindings`` so that a change in PyNaCl's private
+surface makes us fall back instead of corrupting traffic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from types import ModuleType
+from typing import TYPE_CHECKING, cast
+
+from . import _cbox_py
+
+if TYPE_CHECKING:
+    from . import _cbox as CboxModule
+else:
+    CboxModule = ModuleType
+
+NO_EXTENSIONS = os.environ.get("TXTEZOSP2P_NO_EXTENSIONS") == "1"
+REQUIRE_EXTENSIONS = os.environ.get("TXTEZOSP2P_REQUIRE_EXTENSIONS") == "1"
+
+_SELF_TEST_KEY = bytes(range(32))
+_SELF_TEST_NONCE = bytes(range(100, 124))
+_SELF_TEST_DATA = b"txtezosp2p self-test " * 5
+
+
+def _sodium_addresses() -> tuple[int, int, int]:
+    from nacl._sodium import ffi, lib
+
+    def address(name: str) -> int:
+        return int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
+
+    return (
+        address("crypto_box_easy_afternm"),
+        address("crypto_box_open_easy_afternm"),
+        address("crypto_generichash_blake2b_salt_personal"),
+    )
+
+
+def self_test(module: CboxModule) -> None:
+    """Known-answer test of a crypto backend; raises ``RuntimeError`` on mismatch."""
+    from nacl.bindings import crypto_box_easy_afternm
+
+    nonce = bytearray(_SELF_TEST_NONCE)
+    sealed = module.seal_chunks(_SELF_TEST_KEY, nonce, _SELF_TEST_DATA, 40)
+    expected = []
+    reference = bytearray(_SELF_TEST_NONCE)
+    for start in range(0, len(_SELF_TEST_DATA), 40):
+        box = crypto_box_easy_afternm(_SELF_TEST_DATA[start : start + 40], bytes(reference), _SELF_TEST_KEY)
+        expected.append(len(box).to_bytes(2, "big") + box)
+        _cbox_py.increment_nonce(reference)
+    if sealed != b"".join(expected) or nonce != reference:
+        raise RuntimeError(f"{module.__name__}: seal self-test failed")
+    nonce = bytearray(_SELF_TEST_NONCE)
+    plain, offset, frames, status = module.open_chunks(_SELF_TEST_KEY, nonce, sealed, 0, -1)
+    if (plain, offset, frames, status) != (_SELF_TEST_DATA, len(sealed), 3, module.OPEN_OK):
+        raise RuntimeError(f"{module.__name__}: open self-test failed")
+    stamp = bytes(24)
+    pk = bytes(32)
+    level = int.from_bytes(hashlib.blake2b(pk + stamp, digest_size=32).digest(), "little")
+    for target in (level, level - 1):
+        if module.check_pow(pk, stamp, target.to_bytes(32, "little")) != (target >= level):
+            raise RuntimeError(f"{module.__name__}: proof-of-work self-test failed")
+
+
+def _load_cbox() -> CboxModule:
+    if NO_EXTENSIONS:
+        return cast(CboxModule, _cbox_py)
+    try:
+        from . import _cbox
+
+        _cbox.bind(*_sodium_addresses())
+        self_test(_cbox)
+    except (ImportError, AttributeError, RuntimeError) as exc:
+        if REQUIRE_EXTENSIONS:
+            raise ImportError(f"txtezosp2p._cbox is required but unusable: {exc}") from exc
+        return cast(CboxModule, _cbox_py)
+    return _cbox
+
+
+#: The crypto backend in use: the compiled module or its pure twin.
+cbox: CboxModule = _load_cbox()
+#: The pure twin, always available (tests compare it with ``cbox``).
+cbox_py: CboxModule = cast(CboxModule, _cbox_py)
+
+
+def compiled_cbox() -> CboxModule | None:
+    """The compiled module, bound and tested, or ``None`` when unavailable."""
+    if cbox is not cbox_py:
+        return cbox
+    try:
+        from . import _cbox
+
+        _cbox.bind(*_sodium_addresses())
+        self_test(_cbox)
+    except (ImportError, AttributeError, RuntimeError):
+        return None
+    return _cbox
+
+
+def describe() -> dict[str, str]:
+    """Which implementation each accelerated module uses (for logs and ``--version``)."""
+    return {"cbox": cbox.BACKEND}
