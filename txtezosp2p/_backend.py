@@ -18,15 +18,36 @@ from __future__ import annotations
 
 import hashlib
 import os
-from types import ModuleType
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
 from . import _cbox_py
 
-if TYPE_CHECKING:
-    from . import _cbox as CboxModule
-else:
-    CboxModule = ModuleType
+Buffer = bytes | bytearray | memoryview
+
+
+class CboxModule(Protocol):
+    """What both the compiled ``_cbox`` and its twin ``_cbox_py`` provide."""
+
+    __name__: str
+    OPEN_OK: int
+    OPEN_DECIPHER_ERROR: int
+    OPEN_INVALID_SIZE: int
+    BACKEND: str
+
+    def bind(self, seal_addr: int, open_addr: int, blake2b_addr: int) -> None: ...
+    def is_bound(self) -> bool: ...
+    def increment_nonce(self, nonce: bytearray) -> None: ...
+    def seal_chunks(
+        self, key: Buffer, nonce: bytearray, data: Buffer, chunk_size: int
+    ) -> bytes: ...
+    def open_chunks(
+        self, key: Buffer, nonce: bytearray, buf: Buffer, offset: int, max_frames: int
+    ) -> tuple[bytes, int, int, int]: ...
+    def check_pow(self, public_key: Buffer, stamp: Buffer, target_le: Buffer) -> bool: ...
+    def mine(
+        self, public_key: Buffer, stamp: bytearray, target_le: Buffer, attempts: int
+    ) -> int: ...
+
 
 NO_EXTENSIONS = os.environ.get("TXTEZOSP2P_NO_EXTENSIONS") == "1"
 REQUIRE_EXTENSIONS = os.environ.get("TXTEZOSP2P_REQUIRE_EXTENSIONS") == "1"
@@ -58,7 +79,9 @@ def self_test(module: CboxModule) -> None:
     expected = []
     reference = bytearray(_SELF_TEST_NONCE)
     for start in range(0, len(_SELF_TEST_DATA), 40):
-        box = crypto_box_easy_afternm(_SELF_TEST_DATA[start : start + 40], bytes(reference), _SELF_TEST_KEY)
+        box = crypto_box_easy_afternm(
+            _SELF_TEST_DATA[start : start + 40], bytes(reference), _SELF_TEST_KEY
+        )
         expected.append(len(box).to_bytes(2, "big") + box)
         _cbox_py.increment_nonce(reference)
     if sealed != b"".join(expected) or nonce != reference:
@@ -82,12 +105,12 @@ def _load_cbox() -> CboxModule:
         from . import _cbox
 
         _cbox.bind(*_sodium_addresses())
-        self_test(_cbox)
+        self_test(cast(CboxModule, _cbox))
     except (ImportError, AttributeError, RuntimeError) as exc:
         if REQUIRE_EXTENSIONS:
             raise ImportError(f"txtezosp2p._cbox is required but unusable: {exc}") from exc
         return cast(CboxModule, _cbox_py)
-    return _cbox
+    return cast(CboxModule, _cbox)
 
 
 #: The crypto backend in use: the compiled module or its pure twin.
@@ -104,10 +127,10 @@ def compiled_cbox() -> CboxModule | None:
         from . import _cbox
 
         _cbox.bind(*_sodium_addresses())
-        self_test(_cbox)
+        self_test(cast(CboxModule, _cbox))
     except (ImportError, AttributeError, RuntimeError):
         return None
-    return _cbox
+    return cast(CboxModule, _cbox)
 
 
 def describe() -> dict[str, str]:

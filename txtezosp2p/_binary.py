@@ -44,7 +44,9 @@ class Reader:
 
     __slots__ = ("_data", "_end", "pos")
 
-    def __init__(self, data: bytes | bytearray | memoryview, start: int = 0, end: int | None = None):
+    def __init__(
+        self, data: bytes | bytearray | memoryview, start: int = 0, end: int | None = None
+    ):
         self._data = bytes(data) if isinstance(data, memoryview) else data
         self.pos = start
         self._end = len(data) if end is None else end

@@ -83,7 +83,7 @@ def open_chunks(
     key = bytes(key)
     pos = offset
     frames = 0
-    plain = []
+    plain: list[bytes] = []
     while (max_frames < 0 or frames < max_frames) and size - pos >= HEADER:
         body = (view[pos] << 8) | view[pos + 1]
         if body < MACBYTES:
@@ -94,8 +94,9 @@ def open_chunks(
         increment_nonce(nonce)
         try:
             plain.append(
-                crypto_box_open_easy_afternm(bytes(view[pos + HEADER : pos + HEADER + body]),
-                                             current, key)
+                crypto_box_open_easy_afternm(
+                    bytes(view[pos + HEADER : pos + HEADER + body]), current, key
+                )
             )
         except CryptoError:
             return b"".join(plain), pos, frames, OPEN_DECIPHER_ERROR

@@ -101,7 +101,7 @@ class BoundedQueue(Generic[T]):
             return succeed(self._popleft())
         if self._closed is not None:
             return fail(Failure(self._closed))
-        waiter: Deferred[T] = Deferred(lambda d: self._poppers.remove(d))
+        waiter: Deferred[T] = Deferred(self._poppers.remove)
         self._poppers.append(waiter)
         return waiter
 

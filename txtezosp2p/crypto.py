@@ -53,7 +53,7 @@ INIT_TO_RESP = b"Init -> Resp"
 RESP_TO_INIT = b"Resp -> Init"
 
 
-# -- Proof of work (§1.4) ------------------------------------------------------------------
+# -- Proof of work (§1.4) ---------------------------------------------------
 
 
 @attrs.frozen
@@ -110,7 +110,7 @@ def pow_level(public_key: bytes, stamp: bytes) -> int:
     return 256 - int.from_bytes(digest, "little").bit_length()
 
 
-# -- Keys and nonces (§3) ---------------------------------------------------------------------
+# -- Keys and nonces (§3) ---------------------------------------------------
 
 
 def public_key_of_secret(secret_key: bytes) -> bytes:
@@ -176,7 +176,7 @@ def check_binary_chunks_size(size: int) -> int:
     return value
 
 
-# -- The chunk cipher (§4) ----------------------------------------------------------------------
+# -- The chunk cipher (§4) --------------------------------------------------
 
 
 @implementer(IChunkCipher)
@@ -194,7 +194,11 @@ class ChunkCipher:
     def __init__(
         self, key: bytes, local_nonce: bytes, remote_nonce: bytes, backend: CboxModule | None = None
     ) -> None:
-        if len(key) != KEY_SIZE or len(local_nonce) != NONCE_SIZE or len(remote_nonce) != NONCE_SIZE:
+        if (
+            len(key) != KEY_SIZE
+            or len(local_nonce) != NONCE_SIZE
+            or len(remote_nonce) != NONCE_SIZE
+        ):
             raise ValueError("bad key or nonce size")
         self._backend = backend or _backend.cbox
         self._key = bytes(key)
@@ -211,7 +215,9 @@ class ChunkCipher:
         """The nonce the next opened chunk must have been sealed with."""
         return bytes(self._remote)
 
-    def seal(self, data: bytes | bytearray | memoryview, chunk_size: int = MAX_CHUNK_PLAINTEXT) -> bytes:
+    def seal(
+        self, data: bytes | bytearray | memoryview, chunk_size: int = MAX_CHUNK_PLAINTEXT
+    ) -> bytes:
         """
         Cut ``data`` into chunks of ``chunk_size`` plaintext bytes and return
         their wire frames; empty ``data`` gives one empty chunk.

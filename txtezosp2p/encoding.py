@@ -25,13 +25,15 @@ Octez sources: ``src/lib_p2p/p2p_socket.ml`` (Connection_message, Ack),
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Generic, TypeVar, Union
+from typing import Any, Generic, TypeVar
 
 import attrs
+from zope.interface import implementer
 
 from . import _binary as B
 from .errors import DecodingError, EncodingError, NackMotive, UnexpectedSizeOfDecodedBuffer
 from .ids import MAX_POINT_TEXT, PEER_ID_SIZE, PeerId, Point
+from .interfaces import IMessageCodec
 
 PUBLIC_KEY_SIZE = 32
 NONCE_SIZE = 24
@@ -83,7 +85,7 @@ def _json_bool(value: Any, what: str) -> bool:
     return value
 
 
-# -- Points inside messages ---------------------------------------------------------
+# -- Points inside messages -------------------------------------------------
 
 
 def read_point(reader: B.Reader) -> Point:
@@ -115,7 +117,7 @@ def peer_id_from_json(value: Any) -> PeerId:
     return PeerId.from_b58check(value)
 
 
-# -- Network version (§7) ----------------------------------------------------------------
+# -- Network version (§7) ---------------------------------------------------
 
 
 def _chain_name(value: str | bytes) -> bytes:
@@ -161,8 +163,7 @@ class NetworkVersion:
 
     def __str__(self) -> str:
         return (
-            f"{self.chain_name_text()} (ddb {self.distributed_db_version}, "
-            f"p2p {self.p2p_version})"
+            f"{self.chain_name_text()} (ddb {self.distributed_db_version}, p2p {self.p2p_version})"
         )
 
 
@@ -184,7 +185,7 @@ def _string_from_json(value: Any, what: str) -> bytes:
     raise DecodingError("Invalid_json", f"{what}: expected a string")
 
 
-# -- Connection message (§2) ----------------------------------------------------------------
+# -- Connection message (§2) ------------------------------------------------
 
 
 @attrs.frozen
@@ -257,7 +258,7 @@ class ConnectionMessage:
         )
 
 
-# -- Connection metadata (§5) -------------------------------------------------------------
+# -- Connection metadata (§5) -----------------------------------------------
 
 
 @attrs.frozen
@@ -319,7 +320,11 @@ def default_metadata_config(
     )
 
 
-# -- Ack / Nack (§6) ------------------------------------------------------------------------
+# -- Ack / Nack (§6) --------------------------------------------------------
+
+
+def _points(value: Iterable[Point]) -> tuple[Point, ...]:
+    return tuple(value)
 
 
 @attrs.frozen
@@ -337,10 +342,10 @@ class Nack:
     """Refusal with a motive and up to 100 alternative points (tag 0x01)."""
 
     motive: NackMotive = attrs.field(converter=NackMotive)
-    points: tuple[Point, ...] = attrs.field(default=(), converter=tuple)
+    points: tuple[Point, ...] = attrs.field(default=(), converter=_points)
 
 
-AckMessage = Union[Ack, Nack, NackV0]
+AckMessage = Ack | Nack | NackV0
 
 ACK_TAG = 0x00
 NACK_TAG = 0x01
@@ -368,7 +373,9 @@ def encode_ack(message: AckMessage) -> bytes:
     if isinstance(message, NackV0):
         return bytes((NACK_V0_TAG,))
     listed = _put_point_list(message.points, MAX_NACK_POINTS, "nack")
-    return bytes((NACK_TAG,)) + B.put_int16(int(message.motive)) + B.put_uint30(len(listed)) + listed
+    return (
+        bytes((NACK_TAG,)) + B.put_int16(int(message.motive)) + B.put_uint30(len(listed)) + listed
+    )
 
 
 def decode_ack(data: bytes) -> AckMessage:
@@ -412,7 +419,7 @@ def ack_from_json(value: Any) -> AckMessage:
     return Nack(NackMotive(motive), tuple(point_from_json(p) for p in points))
 
 
-# -- P2P messages (§8) ------------------------------------------------------------------------
+# -- P2P messages (§8) ------------------------------------------------------
 
 
 @attrs.frozen
@@ -429,7 +436,7 @@ class Bootstrap:
 class Advertise:
     """Tag 0x03: a list of at most 100 points."""
 
-    points: tuple[Point, ...] = attrs.field(converter=tuple)
+    points: tuple[Point, ...] = attrs.field(converter=_points)
 
 
 @attrs.frozen
@@ -448,7 +455,7 @@ class SwapAck:
     peer_id: PeerId
 
 
-ControlMessage = Union[Disconnect, Bootstrap, Advertise, SwapRequest, SwapAck]
+ControlMessage = Disconnect | Bootstrap | Advertise | SwapRequest | SwapAck
 CONTROL_TAGS: dict[type, int] = {
     Disconnect: 0x01,
     Bootstrap: 0x02,
@@ -520,18 +527,27 @@ SHELL_MESSAGE_TITLES: dict[int, str] = {
 
 def raw_message_encodings(titles: dict[int, str] | None = None) -> list[MessageEncoding[Any]]:
     """Raw (payload-as-bytes) cases for the given tags; Octez's shell tags by default."""
+
+    def decoder(tag: int, title: str) -> Callable[[bytes], RawMessage]:
+        return lambda data: RawMessage(tag, bytes(data), title)
+
     return [
         MessageEncoding(
             tag=tag,
             title=title,
             type=RawMessage,
-            encode=lambda m: m.payload,
-            decode=lambda data, tag=tag, title=title: RawMessage(tag, bytes(data), title),
+            encode=_raw_payload,
+            decode=decoder(tag, title),
         )
         for tag, title in sorted((titles or SHELL_MESSAGE_TITLES).items())
     ]
 
 
+def _raw_payload(message: RawMessage) -> bytes:
+    return message.payload
+
+
+@implementer(IMessageCodec)
 class P2PMessageCodec:
     """
     The P2P envelope (Octez ``P2p_message.encoding``): a ``uint30`` body
@@ -672,6 +688,7 @@ class P2PMessageCodec:
         raise DecodingError("Invalid_json", "not a P2P message")
 
 
+@implementer(IMessageCodec)
 class BytesCodec:
     """
     Messages that are plain byte strings (Octez ``Data_encoding.bytes``, used

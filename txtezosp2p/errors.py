@@ -19,8 +19,8 @@ import enum
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from .ids import ConnectionId, PeerId, Point
     from .encoding import NetworkVersion
+    from .ids import ConnectionId, PeerId, Point
 
 
 class NackMotive(enum.IntEnum):
@@ -82,7 +82,7 @@ class P2PError(Exception):
         return text or self.octez_id
 
 
-# -- Encoding and decoding ---------------------------------------------------
+# -- Encoding and decoding --------------------------------------------------
 
 
 class DecodingError(P2PError):
@@ -117,7 +117,7 @@ class UnexpectedSizeOfDecodedBuffer(EncodingError):
     octez_id = "socket.unexpected_size_of_decoded_value"
 
 
-# -- Session layer (P2p_socket) ----------------------------------------------
+# -- Session layer (P2p_socket) ---------------------------------------------
 
 
 class ConnectionClosed(P2PError):
@@ -224,9 +224,7 @@ class RejectedByNack(P2PError):
 
     octez_id = "node.p2p_socket.rejected_by_nack"
 
-    def __init__(
-        self, motive: NackMotive, alternative_points: tuple[Point, ...] | None
-    ) -> None:
+    def __init__(self, motive: NackMotive, alternative_points: tuple[Point, ...] | None) -> None:
         super().__init__(motive, alternative_points)
         self.motive = motive
         self.alternative_points = alternative_points
@@ -280,7 +278,7 @@ class RejectedWithoutNack(P2PError):
         return f"connection refused without nack: {self.cause}"
 
 
-# -- Identity ------------------------------------------------------------------
+# -- Identity ---------------------------------------------------------------
 
 
 class IdentityError(P2PError):
@@ -332,7 +330,7 @@ class IdentityGenerationCancelled(IdentityError):
     octez_id = "main.identity.generation_cancelled"
 
 
-# -- Greylisting rule -------------------------------------------------------------
+# -- Greylisting rule -------------------------------------------------------
 
 #: Errors after which Octez greylists the remote IP when they happen during
 #: authentication (wire.md §11, behaviour.md §3.4).

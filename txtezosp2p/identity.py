@@ -39,7 +39,6 @@ from .errors import (
     IdentityGenerationCancelled,
     IdentityKeysMismatch,
     IdentityMismatch,
-    InsufficientProofOfWork,
 )
 from .ids import PeerId
 from .interfaces import IIdentityStore
@@ -171,7 +170,7 @@ class IdentityFile:
         atomic_write(self.path, text.encode("ascii"), mode=0o600)
 
 
-# -- Mining ---------------------------------------------------------------------------------
+# -- Mining -----------------------------------------------------------------
 
 #: Stamps tried per call into the mining loop (about 50 ms at 5 M/s); the
 #: granularity of cancellation and progress.
@@ -266,7 +265,10 @@ def generate_identity(
 
 
 def generate_identity_in_thread(
-    reactor: IReactorThreads, difficulty: float = DEFAULT_EXPECTED_POW, *, workers: int | None = None
+    reactor: IReactorThreads,
+    difficulty: float = DEFAULT_EXPECTED_POW,
+    *,
+    workers: int | None = None,
 ) -> Deferred[Identity]:
     """
     Mine an identity off the reactor thread.  Cancelling the returned

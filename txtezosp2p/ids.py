@@ -24,7 +24,7 @@ import attrs
 
 from .errors import DecodingError
 
-# -- Base58Check -----------------------------------------------------------------
+# -- Base58Check -------------------------------------------------------------
 
 _ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _INDEX = {c: i for i, c in enumerate(_ALPHABET)}
@@ -68,7 +68,7 @@ def b58check_decode(text: str, max_length: int = 128) -> bytes:
     return data[:-4]
 
 
-# -- Peer ids ----------------------------------------------------------------------
+# -- Peer ids ---------------------------------------------------------------
 
 
 @attrs.frozen(order=True, repr=False)
@@ -105,7 +105,7 @@ class PeerId:
         return f"PeerId({self.to_b58check()!r})"
 
 
-# -- Addresses and points --------------------------------------------------------------
+# -- Addresses and points ---------------------------------------------------
 
 IPv6 = ipaddress.IPv6Address
 
@@ -173,6 +173,8 @@ class Point:
         """
         if len(text) > MAX_POINT_TEXT:
             raise DecodingError("Invalid_point", "point text too long")
+        if "%" in text:
+            raise DecodingError("Invalid_point", "scoped addresses are not points")
         if text.startswith("["):
             close = text.find("]")
             if close < 0 or text[close + 1 : close + 2] != ":":

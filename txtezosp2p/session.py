@@ -4,7 +4,7 @@ Encrypted, authenticated sessions: Octez's ``P2p_socket`` as a Twisted
 protocol.
 
 A :class:`Session` runs the three symmetric, write-before-read steps of the
-handshake (wire.md §2–§7), asks an :class:`~txtezosp2p.interfaces.IAuthenticationGate`
+handshake (wire.md §2-§7), asks an :class:`~txtezosp2p.interfaces.IAuthenticationGate`
 whether to Ack, Nack or drop the peer, then carries length-prefixed
 messages cut into encrypted chunks (wire.md §4, §8):
 
@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import Any, Generic, Protocol as TypingProtocol, TypeVar, Union
+from typing import Any, Generic, TypeVar, cast
+from typing import Protocol as TypingProtocol
 
 import attrs
 from automat import TypeMachineBuilder
@@ -41,9 +42,16 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import _events as ev
-from ._binary import UINT30_MAX, INVALID_INT, SIZE_LIMIT_EXCEEDED, put_uint30
+from ._binary import INVALID_INT, SIZE_LIMIT_EXCEEDED, UINT30_MAX, put_uint30
 from ._queue import BoundedQueue
-from .crypto import ChunkCipher, PowTarget, check_proof_of_work, generate_nonces, precompute, random_nonce
+from .crypto import (
+    ChunkCipher,
+    PowTarget,
+    check_proof_of_work,
+    generate_nonces,
+    precompute,
+    random_nonce,
+)
 from .encoding import (
     Ack,
     ConnectionMessage,
@@ -52,6 +60,7 @@ from .encoding import (
     Nack,
     NackV0,
     NetworkVersion,
+    _chain_name,
     decode_ack,
     default_metadata_config,
     encode_ack,
@@ -91,18 +100,18 @@ HANDSHAKE_BUFFER_LIMIT = 2 * (2 + 0xFFFF)
 WRITE_BATCH = 256 * 1024
 
 
-# -- Versions ------------------------------------------------------------------------------
+# -- Versions ---------------------------------------------------------------
 
 
 @attrs.frozen
 class Versions:
     """
     The network versions we support; we announce the greatest of each list
-    (wire.md §7).  Octez supports distributed-db versions 0–2 and p2p
-    versions 0–1.
+    (wire.md §7).  Octez supports distributed-db versions 0-2 and p2p
+    versions 0-1.
     """
 
-    chain_name: bytes = attrs.field(converter=lambda v: v.encode() if isinstance(v, str) else bytes(v))
+    chain_name: bytes = attrs.field(converter=_chain_name)
     distributed_db_versions: tuple[int, ...] = (0, 1, 2)
     p2p_versions: tuple[int, ...] = (0, 1)
 
@@ -145,7 +154,7 @@ SHADOWNET = "TEZOS_SHADOWNET_2025-08-07T20:00:00Z"
 SANDBOX = "TEZOS"
 
 
-# -- Connection info and statistics ---------------------------------------------------------
+# -- Connection info and statistics -----------------------------------------
 
 
 @attrs.frozen
@@ -204,7 +213,7 @@ class Stat:
         }
 
 
-# -- Decisions -----------------------------------------------------------------------------
+# -- Decisions --------------------------------------------------------------
 
 
 @attrs.frozen
@@ -233,7 +242,7 @@ class Refuse:
     error: P2PError
 
 
-Decision = Union[Accept, Reject, Refuse]
+Decision = Accept | Reject | Refuse
 
 
 @implementer(IAuthenticationGate)
@@ -255,7 +264,7 @@ class VersionGate:
         return Reject(chosen, RejectedNoCommonProtocol(info.announced_version, chosen))
 
 
-# -- Configuration ------------------------------------------------------------------------------
+# -- Configuration ----------------------------------------------------------
 
 
 def _pow_target(value: float | PowTarget) -> PowTarget:
@@ -275,7 +284,9 @@ class SessionConfig:
     identity: Identity
     versions: Versions
     codec: IMessageCodec
-    pow_target: PowTarget = attrs.field(default=26.0, converter=_pow_target)
+    pow_target: PowTarget = attrs.field(
+        factory=lambda: PowTarget.of_difficulty(26.0), converter=_pow_target
+    )
     metadata: MetadataConfig[Any] = attrs.field(factory=default_metadata_config)
     advertised_port: int | None = None
     limits: Limits = attrs.field(factory=Limits)
@@ -286,7 +297,7 @@ class SessionConfig:
         return self.gate if self.gate is not None else VersionGate(self.versions)
 
 
-# -- One-shot observers ----------------------------------------------------------------------
+# -- One-shot observers -----------------------------------------------------
 
 T = TypeVar("T")
 
@@ -325,7 +336,7 @@ class _OneShot(Generic[T]):
                 waiter.callback(result)
 
 
-# -- The lifecycle state machine ------------------------------------------------------------------
+# -- The lifecycle state machine --------------------------------------------
 
 
 class _Lifecycle(TypingProtocol):
@@ -417,7 +428,9 @@ def _build_lifecycle() -> Callable[[Session], _Lifecycle]:
             session._handshake_lost(reason)
 
         @state.upon(_Lifecycle.close).to(closed)
-        def _handshake_closed(machine: _Lifecycle, session: Session, reason: str, wait: bool) -> None:
+        def _handshake_closed(
+            machine: _Lifecycle, session: Session, reason: str, wait: bool
+        ) -> None:
             session._abort_handshake(ConnectionClosed(reason or "closed locally"))
 
     @running.upon(_Lifecycle.failed).to(closed)
@@ -457,7 +470,7 @@ def _build_lifecycle() -> Callable[[Session], _Lifecycle]:
     return builder.build()
 
 
-# -- The session ----------------------------------------------------------------------------------
+# -- The session ------------------------------------------------------------
 
 
 @implementer(IPullProducer)
@@ -479,7 +492,19 @@ class _WriteDemand:
         self._session._demand = False
 
 
-_Outgoing = tuple[bytes, Union[Deferred[None], None]]
+_Outgoing = tuple[bytes, Deferred[None] | None]
+
+
+class _Transport(TypingProtocol):
+    """The transport methods a session uses (TCP transports and iosim's have them)."""
+
+    def write(self, data: bytes) -> None: ...
+    def registerProducer(self, producer: object, streaming: bool) -> None: ...
+    def unregisterProducer(self) -> None: ...
+    def pauseProducing(self) -> None: ...
+    def resumeProducing(self) -> None: ...
+    def loseConnection(self) -> None: ...
+    def getPeer(self) -> object: ...
 
 
 @implementer(ISession)
@@ -558,7 +583,7 @@ class Session(Protocol):
             Session._lifecycle_factory = _build_lifecycle()
         self._machine = Session._lifecycle_factory(self)
 
-    # -- observers --------------------------------------------------------------------------
+    # -- observers -----------------------------------------------------------
 
     def when_authenticated(self) -> Deferred[ConnectionInfo]:
         return self._authenticated.when()
@@ -585,7 +610,7 @@ class Session(Protocol):
     def remote_metadata(self) -> Any:
         return None if self.info is None else self.info.remote_metadata
 
-    # -- Twisted protocol ----------------------------------------------------------------------
+    # -- Twisted protocol ----------------------------------------------------
 
     def connectionMade(self) -> None:
         if self._deadline is None:
@@ -604,7 +629,7 @@ class Session(Protocol):
     def connectionLost(self, reason: Failure = Failure(ConnectionClosed())) -> None:  # noqa: B008
         self._machine.lost(reason)
 
-    # -- handshake ------------------------------------------------------------------------------
+    # -- handshake -----------------------------------------------------------
 
     def _timed_out(self) -> None:
         self._timer = None
@@ -709,8 +734,10 @@ class Session(Protocol):
         message = self.remote_connection_message
         assert message is not None
         address, socket_port = self._peer_address()
-        listening_port = message.port if self.incoming else (
-            self.point.port if self.point is not None else socket_port
+        listening_port = (
+            message.port
+            if self.incoming
+            else (self.point.port if self.point is not None else socket_port)
         )
         if self.point is not None and not self.incoming:
             address = self.point.addr
@@ -825,7 +852,9 @@ class Session(Protocol):
             self._machine.acknowledged()
             return
         motive, points = (
-            (answer.motive, answer.points) if isinstance(answer, Nack) else (NackMotive.NO_MOTIVE, None)
+            (answer.motive, answer.points)
+            if isinstance(answer, Nack)
+            else (NackMotive.NO_MOTIVE, None)
         )
         assert self.info is not None
         _handler_log.info(
@@ -849,7 +878,7 @@ class Session(Protocol):
             incoming=self.incoming,
         )
         self._producer = _WriteDemand(self)
-        self.transport.registerProducer(self._producer, False)
+        self._tx.registerProducer(self._producer, False)
         self._established.fire(self)
 
     def _abort_handshake(self, error: P2PError) -> None:
@@ -889,7 +918,7 @@ class Session(Protocol):
         self._established.fire(failure)
         self._transport_gone(reason)
 
-    # -- running: receive ------------------------------------------------------------------------
+    # -- running: receive ----------------------------------------------------
 
     def _pump(self) -> None:
         """Feed buffered bytes to whichever step wants them (not re-entrant)."""
@@ -913,10 +942,14 @@ class Session(Protocol):
         if pos and (pos == len(self._inbuf) or pos > 65536):
             del self._inbuf[:pos]
             self._inpos = 0
-        waiting = len(self._inbuf) - self._inpos
-        if self._reader in (self._read_nothing, self._read_metadata, self._read_ack, self._read_connection_message):
-            if waiting > HANDSHAKE_BUFFER_LIMIT and not self._paused:
-                self._pause_reading()
+        if self._reader == self._read_messages:
+            # running: reading is paused only while a decoded message waits for room
+            if self._paused and self._held is None:
+                self._resume_reading()
+        elif len(self._inbuf) - self._inpos > HANDSHAKE_BUFFER_LIMIT:
+            self._pause_reading()
+        elif self._paused and self._reader != self._read_nothing:
+            self._resume_reading()
 
     def _read_nothing(self) -> None:
         """No step wants data now; it waits in the buffer (bounded, see _compact_input)."""
@@ -926,7 +959,7 @@ class Session(Protocol):
         assert cipher is not None
         if self._held is not None:
             return
-        plain, pos, frames, error = cipher.open(self._inbuf, self._inpos, -1)
+        plain, pos, _, error = cipher.open(self._inbuf, self._inpos, -1)
         self._inpos = pos
         if plain:
             if self._plainpos == len(self._plain):
@@ -955,7 +988,9 @@ class Session(Protocol):
                 if length > UINT30_MAX:
                     raise DecodingError(INVALID_INT, f"record length {length}")
                 if length + 4 > limit:
-                    raise DecodingError(SIZE_LIMIT_EXCEEDED, f"record of {length + 4} bytes > {limit}")
+                    raise DecodingError(
+                        SIZE_LIMIT_EXCEEDED, f"record of {length + 4} bytes > {limit}"
+                    )
                 if available < 4 + length:
                     break
                 body = bytes(buf[pos + 4 : pos + 4 + length])
@@ -998,18 +1033,18 @@ class Session(Protocol):
     def _pause_reading(self) -> None:
         if not self._paused:
             self._paused = True
-            self.transport.pauseProducing()
+            self._tx.pauseProducing()
 
     def _resume_reading(self) -> None:
         if self._paused:
             self._paused = False
-            self.transport.resumeProducing()
+            self._tx.resumeProducing()
 
-    # -- running: send ----------------------------------------------------------------------------
+    # -- running: send -------------------------------------------------------
 
     def _send(self, data: bytes) -> None:
         self.total_sent += len(data)
-        self.transport.write(data)
+        self._tx.write(data)
 
     def _record(self, message: object) -> bytes:
         if self._outgoing.closed:
@@ -1092,13 +1127,13 @@ class Session(Protocol):
             if frames:
                 self._demand = False
                 self.total_sent += total
-                self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+                self._tx.write(frames[0] if len(frames) == 1 else b"".join(frames))
             elif self._close_when_flushed:
                 self._finish_close()
         finally:
             self._flushing = False
 
-    # -- reading API --------------------------------------------------------------------------------
+    # -- reading API ---------------------------------------------------------
 
     def read(self) -> Deferred[object]:
         """The next received message; fails once the connection is closed and drained."""
@@ -1112,7 +1147,7 @@ class Session(Protocol):
         """Byte totals of this connection (rates are filled in by the IO scheduler)."""
         return Stat(self.total_sent, self.total_recv, 0, 0)
 
-    # -- closing -------------------------------------------------------------------------------------
+    # -- closing -------------------------------------------------------------
 
     def close(self, reason: str = "", wait: bool = False) -> Deferred[None]:
         """
@@ -1174,6 +1209,11 @@ class Session(Protocol):
     def _end_queues(self, read_error: P2PError, write_error: P2PError) -> None:
         self._reader = self._read_nothing
         self._held = None
+        # nothing more will be read: release the receive buffers
+        self._inbuf = bytearray()
+        self._inpos = 0
+        self._plain = bytearray()
+        self._plainpos = 0
         self._incoming.close(read_error)
         self._drop_outgoing(write_error)
 
@@ -1187,7 +1227,7 @@ class Session(Protocol):
             waiter.errback(Failure(error))
 
     def _finish_close(self) -> None:
-        transport = self.transport
+        transport = self._tx
         if transport is None:
             return
         if self._producer is not None:
@@ -1197,7 +1237,7 @@ class Session(Protocol):
         transport.loseConnection()
 
     def _abort_transport(self) -> None:
-        transport = self.transport
+        transport = self._tx
         if transport is None:
             return
         if self._producer is not None:
@@ -1217,7 +1257,11 @@ class Session(Protocol):
             waiter.errback(Failure(ConnectionClosed(self.close_reason or "connection closed")))
         self._closed.fire(self.close_reason or reason.getErrorMessage())
 
-    # -- helpers ------------------------------------------------------------------------------------
+    # -- helpers -------------------------------------------------------------
+
+    @property
+    def _tx(self) -> _Transport:
+        return cast(_Transport, self.transport)
 
     def _peer_address(self) -> tuple[Any, int]:
         peer = self.transport.getPeer() if self.transport is not None else None
@@ -1236,7 +1280,7 @@ class Session(Protocol):
         return str(ConnectionId(address, port))
 
 
-# -- Factories -------------------------------------------------------------------------------------
+# -- Factories --------------------------------------------------------------
 
 
 class SessionFactory(Factory):
@@ -1293,7 +1337,9 @@ def connect_session(
     session = Session(config, clock, incoming=False, point=point, deadline=deadline)
     result: Deferred[Session] = Deferred(lambda _: _abort_attempt())
     connecting = connectProtocol(endpoint, session)
-    timer = clock.callLater(timeout, lambda: _abort_attempt(HandshakeTimeout("connection timed out")))
+    timer = clock.callLater(
+        timeout, lambda: _abort_attempt(HandshakeTimeout("connection timed out"))
+    )
 
     def _abort_attempt(error: P2PError | None = None) -> None:
         if timer.active():

@@ -1,0 +1,541 @@
+# -*- test-case-name: tests.test_cli -*-
+"""
+The ``tezos-p2p`` command line, modelled on ``octez-node identity`` and
+``octez-codec``:
+
+* ``tezos-p2p identity generate|show|check`` — ``identity.json`` files;
+* ``tezos-p2p codec list|decode|encode`` — the wire encodings, binary as
+  lowercase hex, values as Octez's JSON;
+* ``tezos-p2p session decode`` — decrypt and print both directions of a
+  recorded connection, given one side's identity.
+
+Errors print one line on standard error and exit with status 1; a
+traceback is a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TextIO
+
+from . import __version__
+from ._binary import Reader
+from .crypto import PowTarget, generate_nonces, precompute
+from .encoding import (
+    ConnectionMessage,
+    ConnectionMetadata,
+    NetworkVersion,
+    P2PMessageCodec,
+    ack_from_json,
+    ack_to_json,
+    decode_ack,
+    encode_ack,
+    frame_record,
+    point_from_json,
+    put_point,
+    raw_message_encodings,
+    read_point,
+)
+from .errors import P2PError
+from .identity import DEFAULT_EXPECTED_POW, IdentityFile, generate_identity
+from .ids import PeerId
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+class CommandError(Exception):
+    """A user error: printed as one line, exit status 1."""
+
+
+# -- codecs -----------------------------------------------------------------
+
+
+def _p2p_codec() -> P2PMessageCodec:
+    return P2PMessageCodec(raw_message_encodings())
+
+
+def _decode_p2p_message(data: bytes) -> Any:
+    reader = Reader(data)
+    length = reader.uint30()
+    body = reader.fixed(length)
+    reader.expect_end()
+    codec = _p2p_codec()
+    if length + 4 > codec.max_size:
+        raise CommandError(f"message of {length + 4} bytes exceeds {codec.max_size}")
+    return codec.to_json(codec.decode(body))
+
+
+def _encode_p2p_message(value: Any) -> bytes:
+    codec = _p2p_codec()
+    return frame_record(codec.encode(codec.from_json(value)), codec.max_size)
+
+
+def _decode_point(data: bytes) -> Any:
+    reader = Reader(data)
+    point = read_point(reader)
+    reader.expect_end()
+    return point.to_text()
+
+
+def _decode_peer_id(data: bytes) -> Any:
+    if len(data) != 16:
+        raise CommandError("a peer id is 16 bytes")
+    return str(PeerId(data))
+
+
+def _peer_id_from_json(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise CommandError("a peer id is a string")
+    return PeerId.from_b58check(value).raw
+
+
+def _decode_network_version(data: bytes) -> Any:
+    reader = Reader(data)
+    version = NetworkVersion.read(reader)
+    reader.expect_end()
+    return version.to_json()
+
+
+#: name -> (description, decode(bytes) -> json, encode(json) -> bytes)
+CODECS: dict[str, tuple[str, Callable[[bytes], Any], Callable[[Any], bytes]]] = {
+    "connection_message": (
+        "First, cleartext message (body without its 2-byte frame length)",
+        lambda data: ConnectionMessage.decode(data).to_json(),
+        lambda value: ConnectionMessage.from_json(value).encode(),
+    ),
+    "metadata": (
+        "Connection metadata: disable_mempool and private_node",
+        lambda data: ConnectionMetadata.decode(data).to_json(),
+        lambda value: ConnectionMetadata.from_json(value).encode(),
+    ),
+    "ack": (
+        "Ack, Nack (motive and alternative points) or Nack_v_0",
+        lambda data: ack_to_json(decode_ack(data)),
+        lambda value: encode_ack(ack_from_json(value)),
+    ),
+    "p2p_message": (
+        "P2P message record with its 4-byte size (shell messages are kept raw)",
+        _decode_p2p_message,
+        _encode_p2p_message,
+    ),
+    "point": (
+        "A point as carried in messages: 4-byte length and 'addr:port' text",
+        _decode_point,
+        lambda value: put_point(point_from_json(value)),
+    ),
+    "peer_id": (
+        "A peer id: 16 raw bytes, Base58Check 'id...' in JSON",
+        _decode_peer_id,
+        _peer_id_from_json,
+    ),
+    "network_version": (
+        "Chain name, distributed_db_version, p2p_version",
+        _decode_network_version,
+        lambda value: NetworkVersion.from_json(value).encode(),
+    ),
+}
+
+
+def _codec(name: str) -> tuple[str, Callable[[bytes], Any], Callable[[Any], bytes]]:
+    try:
+        return CODECS[name]
+    except KeyError:
+        raise CommandError(f"unknown encoding {name!r} (try 'tezos-p2p codec list')") from None
+
+
+def _parse_hex(text: str) -> bytes:
+    cleaned = "".join(text.split())
+    if cleaned.startswith(("0x", "0X")):
+        cleaned = cleaned[2:]
+    try:
+        return bytes.fromhex(cleaned)
+    except ValueError:
+        raise CommandError("invalid hexadecimal input") from None
+
+
+def cmd_codec_list(args: argparse.Namespace, out: TextIO) -> int:
+    width = max(len(name) for name in CODECS)
+    for name, (description, _, _) in CODECS.items():
+        out.write(f"{name.ljust(width)}  {description}\n")
+    return EXIT_OK
+
+
+def cmd_codec_decode(args: argparse.Namespace, out: TextIO) -> int:
+    _, decode, _ = _codec(args.name)
+    value = decode(_parse_hex(_input_text(args.data)))
+    out.write(json.dumps(value, indent=2 if args.pretty else None) + "\n")
+    return EXIT_OK
+
+
+def cmd_codec_encode(args: argparse.Namespace, out: TextIO) -> int:
+    _, _, encode = _codec(args.name)
+    try:
+        value = json.loads(_input_text(args.json))
+    except ValueError as exc:
+        raise CommandError(f"invalid JSON: {exc}") from None
+    out.write(encode(value).hex() + "\n")
+    return EXIT_OK
+
+
+def _input_text(value: str) -> str:
+    """An argument, or standard input when it is '-'."""
+    if value == "-":
+        return sys.stdin.read()
+    return value
+
+
+# -- identity ---------------------------------------------------------------
+
+
+def _identity_store(args: argparse.Namespace) -> IdentityFile:
+    if args.file is not None:
+        return IdentityFile(args.file)
+    return IdentityFile.in_directory(args.data_dir)
+
+
+def _progress_printer(stream: TextIO, difficulty: float) -> Callable[[int, float], None] | None:
+    if not stream.isatty():
+        return None
+    expected = 2.0**difficulty
+
+    def show(attempts: int, elapsed: float) -> None:
+        rate = attempts / elapsed if elapsed > 0 else 0.0
+        stream.write(
+            f"\rmining: {attempts / 1e6:8.1f} M stamps tried, {rate / 1e6:6.2f} M/s, "
+            f"about {expected / 1e6:.1f} M expected"
+        )
+        stream.flush()
+
+    return show
+
+
+def cmd_identity_generate(args: argparse.Namespace, out: TextIO) -> int:
+    store = _identity_store(args)
+    if store.exists() and not args.force:
+        raise CommandError(f"{store.path} already exists (use --force to replace it)")
+    cancel = threading.Event()
+    progress = _progress_printer(sys.stderr, args.target)
+    try:
+        identity = generate_identity(
+            args.target, workers=args.workers, progress=progress, cancel=cancel
+        )
+    except KeyboardInterrupt:
+        cancel.set()
+        if progress is not None:
+            sys.stderr.write("\n")
+        sys.stderr.write("tezos-p2p: identity generation cancelled\n")
+        return EXIT_INTERRUPTED
+    if progress is not None:
+        sys.stderr.write("\n")
+    store.save(identity, overwrite=args.force)
+    out.write(f"Stored the new identity ({identity.peer_id}) into '{store.path}'.\n")
+    return EXIT_OK
+
+
+def cmd_identity_show(args: argparse.Namespace, out: TextIO) -> int:
+    identity = _identity_store(args).load()
+    out.write(json.dumps(identity.public_json(), indent=2) + "\n")
+    return EXIT_OK
+
+
+def cmd_identity_check(args: argparse.Namespace, out: TextIO) -> int:
+    store = _identity_store(args)
+    identity = store.load()  # checks the keys and the peer id
+    if not identity.check(PowTarget.of_difficulty(args.target)):
+        raise CommandError(
+            f"the proof of work of {identity.peer_id} does not reach difficulty {args.target}"
+        )
+    out.write(
+        f"Peer_id {identity.peer_id} proves a proof of work of difficulty "
+        f"{args.target} and its keys match.\n"
+    )
+    return EXIT_OK
+
+
+# -- session decoding -------------------------------------------------------
+
+
+def _read_file(path: str, limit: int = 1 << 30) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise CommandError(f"{path} is larger than {limit} bytes")
+    return data
+
+
+def _split_connection_message(data: bytes, what: str) -> tuple[bytes, bytes]:
+    if len(data) < 2:
+        raise CommandError(f"{what}: no connection message")
+    length = int.from_bytes(data[:2], "big")
+    if len(data) < 2 + length:
+        raise CommandError(f"{what}: truncated connection message")
+    return data[: 2 + length], data[2 + length :]
+
+
+class _Direction:
+    """Decrypts one direction of a recorded session, chunk by chunk."""
+
+    def __init__(self, name: str, key: bytes, nonce: bytes, data: bytes) -> None:
+        from .crypto import ChunkCipher
+
+        self.name = name
+        self.key = key
+        self.nonce = nonce
+        self.cipher = ChunkCipher(key, nonce, nonce)
+        self.data = data
+        self.offset = 0
+        self.chunk = 0
+        self.error: str | None = None
+
+    def next_chunk(self) -> bytes | None:
+        if self.error is not None:
+            return None
+        plain, offset, frames, error = self.cipher.open(self.data, self.offset, 1)
+        if error is not None:
+            self.error = f"chunk {self.chunk}: {error}"
+            return None
+        if not frames:
+            if offset < len(self.data):
+                self.error = f"chunk {self.chunk}: truncated chunk at the end of the data"
+            return None
+        self.offset = offset
+        self.chunk += 1
+        return plain
+
+    def first_chunk_opens(self) -> bool:
+        probe = _Direction(self.name, self.key, self.nonce, self.data)
+        return probe.next_chunk() is not None
+
+
+def cmd_session_decode(args: argparse.Namespace, out: TextIO) -> int:
+    identity = IdentityFile(args.identity).load()
+    sent_msg, sent_rest = _split_connection_message(_read_file(args.sent), "sent")
+    recv_msg, recv_rest = _split_connection_message(_read_file(args.received), "received")
+    ours = ConnectionMessage.decode(sent_msg[2:])
+    theirs = ConnectionMessage.decode(recv_msg[2:])
+    if ours.public_key != identity.public_key:
+        raise CommandError("the sent connection message is not from the given identity")
+    key = precompute(identity.secret_key, theirs.public_key)
+
+    def directions(incoming: bool) -> tuple[_Direction, _Direction]:
+        local, remote = generate_nonces(incoming=incoming, sent_msg=sent_msg, recv_msg=recv_msg)
+        return _Direction("sent", key, local, sent_rest), _Direction(
+            "received", key, remote, recv_rest
+        )
+
+    if args.role == "auto":
+        # the side that dialled is not in the bytes: try both nonce assignments
+        incoming = not directions(False)[1 if recv_rest else 0].first_chunk_opens()
+    else:
+        incoming = args.role == "incoming"
+    sent, received = directions(incoming)
+
+    def emit(direction: str, kind: str, chunk: int, chunks: int, message: Any) -> None:
+        line = {
+            "direction": direction,
+            "kind": kind,
+            "chunk": chunk,
+            "chunks": chunks,
+            "message": message,
+        }
+        out.write(json.dumps(line) + "\n")
+
+    emit("sent", "connection_message", 0, 0, ours.to_json())
+    emit("received", "connection_message", 0, 0, theirs.to_json())
+    accepted = {}
+    for step, decode in (("metadata", _metadata_json), ("ack", _ack_json)):
+        for direction in (sent, received):
+            plain = direction.next_chunk()
+            if plain is None:
+                continue
+            value = decode(plain)
+            emit(direction.name, step, direction.chunk - 1, 1, value)
+            if step == "ack":
+                accepted[direction.name] = "ack" in value
+    codec = _p2p_codec()
+    for direction in (sent, received):
+        if not accepted.get(direction.name):
+            continue
+        _emit_messages(direction, codec, emit)
+    errors = [f"{d.name}: {d.error}" for d in (sent, received) if d.error]
+    if errors:
+        raise CommandError("; ".join(errors))
+    return EXIT_OK
+
+
+def _metadata_json(plain: bytes) -> Any:
+    try:
+        return ConnectionMetadata.decode(plain).to_json()
+    except P2PError as exc:
+        return {"undecodable": plain.hex(), "error": str(exc)}
+
+
+def _ack_json(plain: bytes) -> Any:
+    try:
+        return ack_to_json(decode_ack(plain))
+    except P2PError as exc:
+        return {"undecodable": plain.hex(), "error": str(exc)}
+
+
+def _emit_messages(
+    direction: _Direction, codec: P2PMessageCodec, emit: Callable[[str, str, int, int, Any], None]
+) -> None:
+    stream = bytearray()
+    first_chunk = direction.chunk
+    while True:
+        plain = direction.next_chunk()
+        if plain is None:
+            break
+        if not stream:
+            first_chunk = direction.chunk - 1
+        stream += plain
+        while len(stream) >= 4:
+            length = int.from_bytes(stream[:4], "big")
+            if length + 4 > codec.max_size:
+                direction.error = f"chunk {direction.chunk - 1}: message of {length + 4} bytes"
+                return
+            if len(stream) < 4 + length:
+                break
+            body = bytes(stream[4 : 4 + length])
+            del stream[: 4 + length]
+            try:
+                message: Any = codec.to_json(codec.decode(body))
+            except P2PError as exc:
+                message = {"undecodable": body.hex(), "error": str(exc)}
+            chunks = direction.chunk - first_chunk
+            emit(direction.name, "p2p_message", first_chunk, chunks, message)
+            first_chunk = direction.chunk if not stream else direction.chunk - 1
+    if stream and direction.error is None:
+        direction.error = f"{len(stream)} bytes of an incomplete message at the end"
+
+
+# -- main -------------------------------------------------------------------
+
+
+def _identity_location(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--data-dir", default="tezos-p2p-data", help="data directory holding identity.json"
+    )
+    where.add_argument("--file", help="path of the identity file")
+
+
+def _difficulty(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 256.0:
+        raise argparse.ArgumentTypeError("the difficulty must be within [0, 256]")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tezos-p2p", description="Tools for the Tezos peer-to-peer layer."
+    )
+    parser.add_argument("--version", action="version", version=f"txtezosp2p {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    identity = commands.add_parser("identity", help="generate, show or check an identity")
+    identity_commands = identity.add_subparsers(dest="identity_command", required=True)
+    generate = identity_commands.add_parser("generate", help="mine a new identity")
+    _identity_location(generate)
+    generate.add_argument(
+        "--target",
+        type=_difficulty,
+        default=DEFAULT_EXPECTED_POW,
+        help="proof-of-work difficulty (default 26)",
+    )
+    generate.add_argument(
+        "--workers", type=int, default=None, help="mining threads (default: one per core)"
+    )
+    generate.add_argument("--force", action="store_true", help="replace an existing file")
+    generate.set_defaults(run=cmd_identity_generate)
+    show = identity_commands.add_parser("show", help="print the public part of an identity")
+    _identity_location(show)
+    show.set_defaults(run=cmd_identity_show)
+    check = identity_commands.add_parser(
+        "check", help="exit 0 if the keys match and the stamp reaches the target"
+    )
+    _identity_location(check)
+    check.add_argument(
+        "--target",
+        type=_difficulty,
+        default=DEFAULT_EXPECTED_POW,
+        help="proof-of-work difficulty (default 26)",
+    )
+    check.set_defaults(run=cmd_identity_check)
+
+    codec = commands.add_parser("codec", help="encode and decode wire structures")
+    codec_commands = codec.add_subparsers(dest="codec_command", required=True)
+    codec_commands.add_parser("list", help="list the encodings").set_defaults(run=cmd_codec_list)
+    decode = codec_commands.add_parser("decode", help="decode hex into JSON")
+    decode.add_argument("name", help="encoding name (see 'codec list')")
+    decode.add_argument("data", help="binary data as hex ('-' reads standard input)")
+    decode.add_argument("--pretty", action="store_true", help="indent the JSON")
+    decode.set_defaults(run=cmd_codec_decode)
+    encode = codec_commands.add_parser("encode", help="encode JSON into hex")
+    encode.add_argument("name", help="encoding name (see 'codec list')")
+    encode.add_argument("json", help="the value as JSON ('-' reads standard input)")
+    encode.set_defaults(run=cmd_codec_encode)
+
+    session = commands.add_parser("session", help="inspect recorded sessions")
+    session_commands = session.add_subparsers(dest="session_command", required=True)
+    dissect = session_commands.add_parser(
+        "decode",
+        help="decrypt a recorded connection given one side's identity",
+        description=(
+            "Print every connection message, metadata, Ack/Nack and P2P message of "
+            "both directions as JSON lines.  --sent and --received hold the raw bytes "
+            "the identity's side sent and received, each starting with that "
+            "direction's framed connection message."
+        ),
+    )
+    dissect.add_argument("--identity", required=True, help="identity.json of the recording side")
+    dissect.add_argument("--sent", required=True, help="bytes that side sent")
+    dissect.add_argument("--received", required=True, help="bytes that side received")
+    dissect.add_argument(
+        "--role",
+        choices=("auto", "outgoing", "incoming"),
+        default="auto",
+        help="whether the recording side dialled (outgoing) or accepted (default: detect)",
+    )
+    dissect.set_defaults(run=cmd_session_decode)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Entry point of the ``tezos-p2p`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    stream = out if out is not None else sys.stdout
+    try:
+        result: int = args.run(args, stream)
+        return result
+    except (CommandError, P2PError, ValueError, OSError) as exc:
+        _fail(str(exc) or type(exc).__name__)
+    except KeyboardInterrupt:
+        sys.stderr.write("tezos-p2p: interrupted\n")
+        return EXIT_INTERRUPTED
+
+
+def _fail(message: str) -> NoReturn:
+    sys.stderr.write(f"tezos-p2p: {message.splitlines()[0] if message else 'error'}\n")
+    raise SystemExit(EXIT_ERROR)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
+
+
+__all__ = ["main"]
