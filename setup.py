@@ -20,10 +20,7 @@ def extensions() -> list[Extension]:
         return []
     from Cython.Build import cythonize
 
-    modules = [
-        Extension(name, [source], extra_compile_args=["-O3"])
-        for name, source in EXTENSIONS
-    ]
+    modules = [Extension(name, [source], extra_compile_args=["-O3"]) for name, source in EXTENSIONS]
     return cythonize(
         modules,
         compiler_directives={"language_level": "3"},

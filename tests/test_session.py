@@ -23,7 +23,6 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from txtezosp2p.encoding import (
     Bootstrap,
-    BytesCodec,
     MessageEncoding,
     NetworkVersion,
     P2PMessageCodec,
@@ -41,7 +40,6 @@ from txtezosp2p.errors import (
 )
 from txtezosp2p.ids import Point
 from txtezosp2p.session import (
-    Accept,
     Decision,
     Refuse,
     Reject,
@@ -64,7 +62,9 @@ class ScriptedGate:
         return self._decide(session, info)
 
 
-def nack_gate(motive: NackMotive = NackMotive.NO_MOTIVE, points: tuple[Point, ...] = ()) -> ScriptedGate:
+def nack_gate(
+    motive: NackMotive = NackMotive.NO_MOTIVE, points: tuple[Point, ...] = ()
+) -> ScriptedGate:
     return ScriptedGate(
         lambda session, info: Reject(motive, Rejected(info.peer_id, motive), points)
     )
@@ -137,7 +137,7 @@ class TCPHarness(Harness):
             self.reactor, 0, interface="127.0.0.1"
         ).listen(factory)
         self.case.addCleanup(port.stopListening)
-        number = port.getHost().port
+        number = port.getHost().port  # type: ignore[attr-defined]
         client = Session(
             client_config, self.reactor, incoming=False, point=Point("127.0.0.1", number)
         )
@@ -221,7 +221,9 @@ class Scenarios:
         """A peer announcing p2p version 0 gets a motive-less Nack_v_0."""
         h = self.harness
         old = Versions("SANDBOXED_TEZOS", (0,), (0,))
-        await h.pair(*self.configs(gate=nack_gate(NackMotive.TOO_MANY_CONNECTIONS), client={"versions": old}))
+        await h.pair(
+            *self.configs(gate=nack_gate(NackMotive.TOO_MANY_CONNECTIONS), client={"versions": old})
+        )
         client_error = await outcome(h.client.when_established())
         self.assertIsInstance(client_error, RejectedByNack)
         self.assertEqual(client_error.motive, NackMotive.NO_MOTIVE)
@@ -231,7 +233,10 @@ class Scenarios:
         """Different chain names: both sides Nack with Unknown_chain_name."""
         h = self.harness
         await h.pair(*self.configs(client={"versions": Versions("TEZOS_MAINNET")}))
-        errors = [await outcome(h.server.when_established()), await outcome(h.client.when_established())]
+        errors = [
+            await outcome(h.server.when_established()),
+            await outcome(h.client.when_established()),
+        ]
         for error in errors:
             # whichever Nack arrives first, each side either nacked or was nacked
             self.assertIsInstance(error, RejectedNoCommonProtocol | RejectedByNack)
@@ -287,7 +292,7 @@ class Scenarios:
         self.assertIsInstance(await outcome(client.write_sync(b"too late")), ConnectionClosed)
 
     async def scenario_garbled_data(self) -> None:
-        """A record that does not decode: the reader gets Decoding_error, the writer sees the close."""
+        """A record that does not decode: Decoding_error for the reader, a close for the writer."""
         h = self.harness
         p2p = {"codec": P2PMessageCodec()}
         await h.pair(*self.configs(**p2p, client=dict(p2p)))

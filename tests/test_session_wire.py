@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -49,6 +50,7 @@ from txtezosp2p.session import Accept, Session, SessionConfig, Versions
 from .helpers import IDENTITY_A, IDENTITY_B, session_config
 
 MAINNET = Versions("TEZOS_MAINNET")
+SANDBOX_VERSION = NetworkVersion("SANDBOXED_TEZOS", 2, 1)
 
 # wire.md Appendix A.2
 A_CONN = bytes.fromhex(
@@ -81,7 +83,7 @@ class RawPeer:
         incoming: bool,
         port: int | None = 9733,
         nonce: bytes = b"\x22" * 24,
-        version: NetworkVersion = NetworkVersion("SANDBOXED_TEZOS", 2, 1),
+        version: NetworkVersion = SANDBOX_VERSION,
     ) -> None:
         self.identity = identity
         self.incoming = incoming
@@ -119,7 +121,9 @@ def make_session(
     config: SessionConfig, *, incoming: bool, clock: Clock | None = None
 ) -> tuple[Session, StringTransport, Clock]:
     clock = clock or Clock()
-    session = Session(config, clock, incoming=incoming, point=None if incoming else Point("127.0.0.1", 9733))
+    session = Session(
+        config, clock, incoming=incoming, point=None if incoming else Point("127.0.0.1", 9733)
+    )
     transport = StringTransport(peerAddress=None)
     session.makeConnection(transport)
     return session, transport, clock
@@ -187,6 +191,7 @@ class WireExactTests(SynchronousTestCase):
         self.successResultOf(session.when_established())
         self.assertEqual(session.negotiated_version, NetworkVersion("TEZOS_MAINNET", 2, 1))
         session.write_now(Bootstrap())
+        assert transport.producer is not None
         transport.producer.resumeProducing()
         self.assertEqual(take(transport), A_BOOTSTRAP)
         # and B reads what A sent, in order
@@ -228,7 +233,7 @@ class HandshakeTimeTests(SynchronousTestCase):
 
     def test_connection_timeout(self) -> None:
         """An outgoing one gets connection_timeout (10 s)."""
-        session, transport, clock = make_session(session_config(IDENTITY_A), incoming=False)
+        session, _, clock = make_session(session_config(IDENTITY_A), incoming=False)
         established = session.when_established()
         clock.advance(9.9)
         self.assertNoResult(established)
@@ -363,7 +368,9 @@ class HostileInputTests(SynchronousTestCase):
 
     def test_asynchronous_gate(self) -> None:
         answer: Deferred[Any] = Deferred()
-        config = session_config(IDENTITY_A, gate=type("G", (), {"decide": staticmethod(lambda s, i: answer)})())
+        config = session_config(
+            IDENTITY_A, gate=type("G", (), {"decide": staticmethod(lambda s, i: answer)})()
+        )
         session, transport, _ = make_session(config, incoming=False)
         peer = RawPeer(IDENTITY_B, incoming=True)
         peer.keys_from(take(transport))
@@ -458,9 +465,7 @@ class SplitStreamTests(SynchronousTestCase):
     ) -> None:
         """However TCP cuts the peer's bytes, the same messages come out."""
         pair = RunningPair(self)
-        stream = b"".join(
-            pair.peer.seal(len(m).to_bytes(4, "big") + m, chunk) for m in messages
-        )
+        stream = b"".join(pair.peer.seal(len(m).to_bytes(4, "big") + m, chunk) for m in messages)
         position = 0
         for cut in cuts:
             pair.session.dataReceived(stream[position : position + cut])

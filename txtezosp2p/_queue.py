@@ -80,6 +80,7 @@ class BoundedQueue(Generic[T]):
 
     def _cancel_push(self, waiter: Deferred[None]) -> None:
         self._pushers = deque(p for p in self._pushers if p[2] is not waiter)
+        self._admit_pushers()
 
     def pop_now(self) -> T | None:
         """The oldest item, or None if empty; raises the close reason once drained."""
@@ -105,11 +106,14 @@ class BoundedQueue(Generic[T]):
         self._poppers.append(waiter)
         return waiter
 
-    def _admit_waiting(self) -> None:
+    def _admit_pushers(self) -> None:
         while self._pushers and self._admits(self._pushers[0][1]):
             item, size, waiter = self._pushers.popleft()
             self._append(item, size)
             waiter.callback(None)
+
+    def _admit_waiting(self) -> None:
+        self._admit_pushers()
         if self._on_space is not None:
             self._on_space()
 
@@ -118,6 +122,8 @@ class BoundedQueue(Generic[T]):
         items = [item for item, _ in self._items]
         self._items.clear()
         self.size = 0
+        if self._closed is None:
+            self._admit_pushers()
         return items
 
     def close(self, reason: BaseException | None = None) -> None:

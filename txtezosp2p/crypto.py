@@ -71,7 +71,11 @@ class PowTarget:
     @classmethod
     def of_difficulty(cls, difficulty: float) -> PowTarget:
         value = make_pow_target(difficulty)
-        return cls(float(difficulty), value, value.to_bytes(32, "little"))
+        # Tiny fractional difficulties give a target of 2**256 or more (Octez
+        # compares unbounded integers); every hash is below 2**256, so
+        # clamping keeps the outcome of every comparison.
+        clamped = min(value, (1 << 256) - 1)
+        return cls(float(difficulty), value, clamped.to_bytes(32, "little"))
 
 
 def make_pow_target(difficulty: float) -> int:

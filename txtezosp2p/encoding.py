@@ -177,7 +177,10 @@ def _string_to_json(data: bytes) -> Any:
 
 def _string_from_json(value: Any, what: str) -> bytes:
     if isinstance(value, str):
-        return value.encode("utf-8")
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError:  # e.g. a lone surrogate, legal in JSON
+            raise DecodingError("Invalid_json", f"{what}: not a valid Unicode string") from None
     if isinstance(value, dict) and isinstance(value.get("invalid_utf8_string"), list):
         items = value["invalid_utf8_string"]
         if all(isinstance(i, int) and 0 <= i <= 255 for i in items):
@@ -570,17 +573,18 @@ class P2PMessageCodec:
                 raise ValueError(f"duplicate message tag {case.tag:#06x}")
             self._by_tag[case.tag] = case
             self._by_type.setdefault(case.type, case)
-        self._raw = RawMessage in self._by_type
 
     @property
     def encodings(self) -> list[MessageEncoding[Any]]:
         return list(self._by_tag.values())
 
     def case_for(self, message: object) -> MessageEncoding[Any]:
-        if self._raw and isinstance(message, RawMessage):
+        if isinstance(message, RawMessage):
+            # a raw message goes out under its own tag, or not at all
             case = self._by_tag.get(message.tag)
-            if case is not None:
-                return case
+            if case is None or case.type is not RawMessage:
+                raise EncodingError(f"no raw encoding for tag {message.tag:#06x}")
+            return case
         case = self._by_type.get(type(message))
         if case is None:
             raise EncodingError(f"no encoding for message {message!r}")

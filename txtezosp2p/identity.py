@@ -210,7 +210,10 @@ def mine_stamp(
     def search(index: int) -> None:
         stamp = bytearray(os.urandom(24))
         try:
-            while not stop.is_set() and not (cancel is not None and cancel.is_set()):
+            while not stop.is_set():
+                if cancel is not None and cancel.is_set():
+                    stop.set()  # wake the waiting thread at once
+                    return
                 tried = module.mine(public_key, stamp, target, batch)
                 counts[index] += tried
                 if tried < batch or module.check_pow(public_key, bytes(stamp), target):

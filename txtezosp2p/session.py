@@ -61,6 +61,7 @@ from .encoding import (
     NackV0,
     NetworkVersion,
     _chain_name,
+    _points,
     decode_ack,
     default_metadata_config,
     encode_ack,
@@ -232,7 +233,7 @@ class Reject:
 
     motive: NackMotive
     error: P2PError
-    alternatives: tuple[Point, ...] = attrs.field(default=(), converter=tuple)
+    alternatives: tuple[Point, ...] = attrs.field(default=(), converter=_points)
 
 
 @attrs.frozen
@@ -552,9 +553,9 @@ class Session(Protocol):
         self._cipher: ChunkCipher | None = None
         self._sent_message = b""
         # receive side
-        self._inbuf = bytearray()
+        self._inbuf: bytes | bytearray = b""
         self._inpos = 0
-        self._plain = bytearray()
+        self._plain: bytes | bytearray = b""
         self._plainpos = 0
         self._reader: Callable[[], None] = self._read_nothing
         self._reading = False
@@ -623,7 +624,16 @@ class Session(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         self.total_recv += len(data)
-        self._inbuf += data
+        if self._inpos >= len(self._inbuf):
+            self._inbuf = data  # nothing pending: work on the received bytes as they are
+            self._inpos = 0
+        else:
+            pending = self._inbuf
+            if self._inpos or not isinstance(pending, bytearray):
+                pending = bytearray(memoryview(pending)[self._inpos :])
+                self._inpos = 0
+            pending += data
+            self._inbuf = pending
         self._pump()
 
     def connectionLost(self, reason: Failure = Failure(ConnectionClosed())) -> None:  # noqa: B008
@@ -938,9 +948,8 @@ class Session(Protocol):
             self._reading = False
 
     def _compact_input(self) -> None:
-        pos = self._inpos
-        if pos and (pos == len(self._inbuf) or pos > 65536):
-            del self._inbuf[:pos]
+        if self._inpos and self._inpos >= len(self._inbuf):
+            self._inbuf = b""
             self._inpos = 0
         if self._reader == self._read_messages:
             # running: reading is paused only while a decoded message waits for room
@@ -962,11 +971,15 @@ class Session(Protocol):
         plain, pos, _, error = cipher.open(self._inbuf, self._inpos, -1)
         self._inpos = pos
         if plain:
-            if self._plainpos == len(self._plain):
-                self._plain = bytearray(plain)
-                self._plainpos = 0
+            if self._plainpos >= len(self._plain):
+                self._plain = plain  # decode straight from the decrypted bytes
             else:
-                self._plain += plain
+                rest = self._plain
+                if self._plainpos or not isinstance(rest, bytearray):
+                    rest = bytearray(memoryview(rest)[self._plainpos :])
+                rest += plain
+                self._plain = rest
+            self._plainpos = 0
         if not self._decode_records():
             return
         if error is not None:
@@ -993,7 +1006,7 @@ class Session(Protocol):
                     )
                 if available < 4 + length:
                     break
-                body = bytes(buf[pos + 4 : pos + 4 + length])
+                body = bytes(memoryview(buf)[pos + 4 : pos + 4 + length])
                 pos += 4 + length
                 try:
                     message = self._codec.decode(body)
@@ -1010,10 +1023,7 @@ class Session(Protocol):
             return False
         finally:
             if pos == len(buf):
-                buf.clear()
-                pos = 0
-            elif pos > 1 << 20:
-                del buf[:pos]
+                self._plain = b""
                 pos = 0
             self._plainpos = pos
         return True
@@ -1210,9 +1220,9 @@ class Session(Protocol):
         self._reader = self._read_nothing
         self._held = None
         # nothing more will be read: release the receive buffers
-        self._inbuf = bytearray()
+        self._inbuf = b""
         self._inpos = 0
-        self._plain = bytearray()
+        self._plain = b""
         self._plainpos = 0
         self._incoming.close(read_error)
         self._drop_outgoing(write_error)

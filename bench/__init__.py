@@ -1,0 +1,1 @@
+"""Benchmarks of txtezosp2p (not tests): run ``python -m bench``."""
