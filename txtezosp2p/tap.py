@@ -83,11 +83,12 @@ class Options(usage.Options):
         Listen on an endpoint string (repeatable), e.g. tcp:9732 or
         tcp:9732:interface=\\:\\: (default: tcp:9732).
         """
-        from twisted.internet.endpoints import _parseServer  # type: ignore[attr-defined]
+        from twisted.internet.endpoints import serverFromString
 
         try:
-            _parseServer(description, None)
-        except (ValueError, KeyError) as exc:
+            # parse only: the endpoint is built again on the real reactor
+            serverFromString(None, description)
+        except (ValueError, KeyError, TypeError) as exc:
             raise usage.UsageError(f"invalid endpoint {description!r}: {exc}") from exc
         self["listen"].append(description)
 
