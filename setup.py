@@ -12,6 +12,7 @@ from setuptools import Extension, setup
 
 EXTENSIONS = [
     ("txtezosp2p._cbox", "cext/_cbox.pyx"),
+    ("txtezosp2p._quota", "cext/_quota.pyx"),
 ]
 
 

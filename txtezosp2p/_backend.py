@@ -20,7 +20,7 @@ import hashlib
 import os
 from typing import Protocol, cast
 
-from . import _cbox_py
+from . import _cbox_py, _quota_py
 
 Buffer = bytes | bytearray | memoryview
 
@@ -115,6 +115,64 @@ def _load_cbox() -> CboxModule:
 
 #: The crypto backend in use: the compiled module or its pure twin.
 cbox: CboxModule = _load_cbox()
+
+
+class QuotaModule(Protocol):
+    """What both the compiled ``_quota`` and its twin ``_quota_py`` provide."""
+
+    __name__: str
+    BACKEND: str
+    QuotaTable: type[_quota_py.QuotaTable]
+
+
+def _quota_script(module: QuotaModule) -> dict[int, tuple[int, int, int]]:
+    table = module.QuotaTable()
+    slots = [table.add() for _ in range(3)]
+    for step, slot in enumerate(slots * 5):
+        table.count(slot, 1000 * (step + 1), step % 2 == 0)
+    table.refresh(1000, 50_000)
+    table.count(slots[1], 70_000, True)
+    table.refresh(900, -1)
+    table.remove(slots[0])
+    return table.snapshot() | {-1: (table.global_quota, table.global_total, table.global_average)}
+
+
+def self_test_quota(module: QuotaModule) -> None:
+    """The compiled accounting must take the same decisions as its twin."""
+    if _quota_script(module) != _quota_script(cast(QuotaModule, _quota_py)):
+        raise RuntimeError(f"{module.__name__}: quota self-test failed")
+
+
+def _load_quota() -> QuotaModule:
+    if NO_EXTENSIONS:
+        return cast(QuotaModule, _quota_py)
+    try:
+        from . import _quota
+
+        self_test_quota(cast(QuotaModule, _quota))
+    except (ImportError, AttributeError, RuntimeError) as exc:
+        if REQUIRE_EXTENSIONS:
+            raise ImportError(f"txtezosp2p._quota is required but unusable: {exc}") from exc
+        return cast(QuotaModule, _quota_py)
+    return cast(QuotaModule, _quota)
+
+
+#: The scheduler accounting backend in use, and its pure twin.
+quota: QuotaModule = _load_quota()
+quota_py: QuotaModule = cast(QuotaModule, _quota_py)
+
+
+def compiled_quota() -> QuotaModule | None:
+    """The compiled accounting module, tested, or ``None`` when unavailable."""
+    try:
+        from . import _quota
+
+        self_test_quota(cast(QuotaModule, _quota))
+    except (ImportError, AttributeError, RuntimeError):
+        return None
+    return cast(QuotaModule, _quota)
+
+
 #: The pure twin, always available (tests compare it with ``cbox``).
 cbox_py: CboxModule = cast(CboxModule, _cbox_py)
 
@@ -135,4 +193,4 @@ def compiled_cbox() -> CboxModule | None:
 
 def describe() -> dict[str, str]:
     """Which implementation each accelerated module uses (for logs and ``--version``)."""
-    return {"cbox": cbox.BACKEND}
+    return {"cbox": cbox.BACKEND, "quota": quota.BACKEND}

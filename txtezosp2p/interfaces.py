@@ -8,6 +8,8 @@ checks each one with ``zope.interface.verify.verifyObject``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from zope.interface import Attribute, Interface
 
 
@@ -114,3 +116,19 @@ class IIdentityStore(Interface):
 
     def exists() -> bool:
         """Whether an identity is stored."""
+
+
+class IIOScheduler(Interface):
+    """Regulates the bandwidth of every connection of a node (Octez ``P2p_io_scheduler``)."""
+
+    max_download_speed = Attribute("Global read cap in bytes per second, or None.")
+    max_upload_speed = Attribute("Global write cap in bytes per second, or None.")
+
+    def wrap(protocol: Any) -> Any:
+        """A protocol for the real transport that regulates ``protocol``'s traffic."""
+
+    def set_max_speed(download: Any = None, upload: Any = None) -> None:
+        """Change the caps (bytes per second, None for none) from the next period."""
+
+    def stat() -> object:
+        """Totals and current rates of all connections together."""

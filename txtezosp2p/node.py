@@ -23,7 +23,7 @@ from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.endpoints import HostnameEndpoint, serverFromString
 from twisted.internet.interfaces import IListeningPort, IReactorCore, IStreamServerEndpoint
-from twisted.internet.protocol import Factory
+from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
 from . import _backend
@@ -33,6 +33,7 @@ from .errors import P2PError
 from .identity import DEFAULT_EXPECTED_POW, Identity, IdentityFile, generate_identity_in_thread
 from .ids import Point
 from .interfaces import IMessageCodec
+from .io_scheduler import IOScheduler
 from .limits import Limits
 from .session import MAINNET, Session, SessionConfig, SessionFactory, Versions
 
@@ -144,13 +145,13 @@ class _DialerFactory(Factory):
         self.node = node
         self.point = point
 
-    def buildProtocol(self, addr: Any) -> Session:
+    def buildProtocol(self, addr: Any) -> Protocol:
         assert self.node.session_config is not None
         session = Session(
             self.node.session_config, self.node.reactor, incoming=False, point=self.point
         )
         self.node._watch(session)
-        return session
+        return self.node.scheduler.wrap(session)
 
 
 class Node(MultiService):
@@ -182,6 +183,8 @@ class Node(MultiService):
         self.identity = identity
         self.on_session = on_session
         self.session_config: SessionConfig | None = None
+        self.scheduler = IOScheduler.from_limits(reactor, options.limits)
+        self.scheduler.setServiceParent(self)
         self.sessions: set[Session] = set()
         self.listeners: list[_ListeningService] = []
         self._ready: Deferred[Identity] | None = None
@@ -190,12 +193,12 @@ class Node(MultiService):
     # -- lifecycle -----------------------------------------------------------
 
     def startService(self) -> None:
-        self.running = 1
+        super().startService()  # starts the IO scheduler
         _log.info(
-            "starting node (data directory {data_dir}, crypto backend {backend})",
+            "starting node (data directory {data_dir}, compiled modules {backend})",
             event=ev.ACTIVATE_LAYER,
             data_dir=os.path.abspath(self.options.data_dir),
-            backend=_backend.describe()["cbox"],
+            backend=", ".join(f"{k}: {v}" for k, v in _backend.describe().items()),
         )
         self._ready = self._load_identity()
         self._ready.addCallback(self._start_network).addErrback(self._start_failed)
@@ -255,7 +258,9 @@ class Node(MultiService):
             advertised_port=options.advertised_port,
             limits=options.limits,
         )
-        factory = SessionFactory(self.session_config, self.reactor, on_session=self._watch)
+        factory = SessionFactory(
+            self.session_config, self.reactor, on_session=self._watch, scheduler=self.scheduler
+        )
         for description in options.listen:
             listener = _ListeningService(serverFromString(self.reactor, description), factory)
             listener.setServiceParent(self)

@@ -572,6 +572,11 @@ class Session(Protocol):
         self._in_flight: list[Deferred[None]] = []
         self._producer: _WriteDemand | None = None
         self._close_when_flushed = False
+        self._batch = min(WRITE_BATCH, limits.write_queue_size or WRITE_BATCH)
+        self._app_producer: Any = None
+        self._app_streaming = False
+        self._app_paused = False
+        self._updating_producer = False
         self._nack_sent = False
         self._local_metadata: Any = None
         # statistics (rates come from the IO scheduler)
@@ -1072,6 +1077,7 @@ class Session(Protocol):
             return fail()
         queued = self._outgoing.push((record, None), len(record))
         self._flush()
+        self._update_app_producer()
         return queued
 
     def write_now(self, message: object) -> bool:
@@ -1079,7 +1085,9 @@ class Session(Protocol):
         record = self._record(message)
         if self._outgoing.push_now((record, None), len(record)):
             self._flush()
+            self._update_app_producer()
             return True
+        self._update_app_producer()
         return False
 
     def write_sync(self, message: object) -> Deferred[None]:
@@ -1121,7 +1129,7 @@ class Session(Protocol):
         try:
             frames: list[bytes] = []
             total = 0
-            while total < WRITE_BATCH:
+            while total < self._batch:
                 try:
                     item = self._outgoing.pop_now()
                 except P2PError:  # closed and drained
@@ -1142,6 +1150,44 @@ class Session(Protocol):
                 self._finish_close()
         finally:
             self._flushing = False
+        self._update_app_producer()
+
+    # -- application producers ------------------------------------------------
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        """
+        Register an application producer that writes messages: a streaming
+        one is paused while the outgoing queue is full and resumed when it
+        has room; a pull one is asked for more each time there is room.
+        """
+        if self._app_producer is not None:
+            raise RuntimeError("a producer is already registered")
+        self._app_producer = producer
+        self._app_streaming = bool(streaming)
+        self._app_paused = False
+        self._update_app_producer()
+
+    def unregisterProducer(self) -> None:
+        self._app_producer = None
+
+    def _update_app_producer(self) -> None:
+        producer = self._app_producer
+        if producer is None or self._updating_producer:
+            return
+        self._updating_producer = True
+        try:
+            full = self._outgoing.closed or not self._outgoing.would_admit(1)
+            if self._app_streaming:
+                if full and not self._app_paused:
+                    self._app_paused = True
+                    producer.pauseProducing()
+                elif not full and self._app_paused:
+                    self._app_paused = False
+                    producer.resumeProducing()
+            elif not full:
+                producer.resumeProducing()
+        finally:
+            self._updating_producer = False
 
     # -- reading API ---------------------------------------------------------
 
@@ -1154,7 +1200,13 @@ class Session(Protocol):
         return self._incoming.pop_now()
 
     def stat(self) -> Stat:
-        """Byte totals of this connection (rates are filled in by the IO scheduler)."""
+        """
+        This connection's traffic.  Under an IO scheduler, its totals and its
+        moving-average rates; otherwise the byte totals, with zero rates.
+        """
+        regulated = getattr(self.transport, "connection_stat", None)
+        if regulated is not None:
+            return regulated()  # type: ignore[no-any-return]
         return Stat(self.total_sent, self.total_recv, 0, 0)
 
     # -- closing -------------------------------------------------------------
@@ -1308,16 +1360,20 @@ class SessionFactory(Factory):
         config: SessionConfig,
         clock: IReactorTime,
         on_session: Callable[[Session], None] | None = None,
+        scheduler: Any = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.on_session = on_session
+        self.scheduler = scheduler
 
-    def buildProtocol(self, addr: Any) -> Session:
+    def buildProtocol(self, addr: Any) -> Protocol:
         session = Session(self.config, self.clock, incoming=True)
         session.factory = self
         if self.on_session is not None:
             self.on_session(session)
+        if self.scheduler is not None:
+            return self.scheduler.wrap(session)  # type: ignore[no-any-return]
         return session
 
 
@@ -1328,9 +1384,12 @@ def connect_session(
     *,
     point: Point | None = None,
     timeout: float | None = None,
+    scheduler: Any = None,
 ) -> Deferred[Session]:
     """
-    Dial ``endpoint`` and run the handshake as the initiator.
+    Dial ``endpoint`` and run the handshake as the initiator; with a
+    ``scheduler`` (an :class:`~txtezosp2p.io_scheduler.IOScheduler`) the
+    connection's traffic is regulated.
 
     The whole attempt, TCP connect included, must finish within ``timeout``
     (the ``connection_timeout`` of the limits by default).  Fires with the
@@ -1346,7 +1405,9 @@ def connect_session(
     deadline = clock.seconds() + timeout
     session = Session(config, clock, incoming=False, point=point, deadline=deadline)
     result: Deferred[Session] = Deferred(lambda _: _abort_attempt())
-    connecting = connectProtocol(endpoint, session)
+    connecting = connectProtocol(
+        endpoint, session if scheduler is None else scheduler.wrap(session)
+    )
     timer = clock.callLater(
         timeout, lambda: _abort_attempt(HandshakeTimeout("connection timed out"))
     )

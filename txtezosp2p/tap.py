@@ -37,6 +37,16 @@ def _port(value: str) -> int:
     return number
 
 
+def _speed(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("a speed is a positive number of KiB/s")
+    return number
+
+
+_speed.coerceDoc = "A positive integer."  # type: ignore[attr-defined]
+
+
 class Options(usage.Options):
     """Options of ``twistd tezos-p2p``."""
 
@@ -63,6 +73,20 @@ class Options(usage.Options):
             None,
             "Port announced to peers (default: the listening port).",
             _port,
+        ],
+        [
+            "max-download-speed",
+            None,
+            None,
+            "Cap on the total download rate, in KiB/s (default: none).",
+            _speed,
+        ],
+        [
+            "max-upload-speed",
+            None,
+            None,
+            "Cap on the total upload rate, in KiB/s (default: none).",
+            _speed,
         ],
         [
             "identity-workers",
@@ -112,7 +136,10 @@ class Options(usage.Options):
             expected_pow=self["expected-pow"],
             chain_name=self["chain-name"],
             advertised_port=self["advertised-port"],
-            limits=Limits(),
+            limits=Limits(
+                max_download_speed=self["max-download-speed"],
+                max_upload_speed=self["max-upload-speed"],
+            ),
             identity_workers=self["identity-workers"],
         )
 
