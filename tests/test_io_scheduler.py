@@ -10,6 +10,7 @@ take identical decisions.  One test runs over real TCP on loopback.
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -303,7 +304,7 @@ class SchedulerMixin:
         self.assertGreater(sink.received, 0)
 
     def test_statistics(self) -> None:
-        """Totals and moving averages (α = 0.2, integer arithmetic), per connection and global."""
+        """Totals and moving averages (alpha 0.2, integers), per connection and global."""
         sim = self.simulation(max_download_speed=1 * MB)
         first, second = Sink(), Sink()
         a = sim.connect(first)
@@ -384,10 +385,10 @@ class TwinTests(SynchronousTestCase):
             slot = table.add()
             table.count(slot, 1_000_000, False)
             table.refresh(1000, -1)
-            self.assertEqual(table.average(slot), 200_000)  # 0.2 × 1 MB/s
+            self.assertEqual(table.average(slot), 200_000)  # 0.2 * 1 MB/s
             table.count(slot, 1_000_000, False)
             table.refresh(500, -1)
-            # 200 × 1e6 / 500 + 800 × 200000 / 1000
+            # 200 * 1e6 / 500 + 800 * 200000 / 1000
             self.assertEqual(table.average(slot), 400_000 + 160_000)
             table.refresh(1000, -1)
             self.assertEqual(table.average(slot), 448_000)
@@ -473,7 +474,7 @@ class LoopbackCapTests(TestCase):
         await finished
         connection.abortConnection()
         # each whole period delivers the cap, within 2%
-        for before, after in zip(per_period[1:], per_period[2:], strict=False):
+        for before, after in itertools.pairwise(per_period[1:]):
             self.assertLessEqual(abs((after - before) - cap), cap * 0.02)
         await defer.succeed(None)
 

@@ -5,7 +5,7 @@ Bandwidth regulation shared by every connection of a node (Octez
 
 :class:`IOScheduler` owns two accounting tables (reads and writes, compiled
 in ``cext/_quota.pyx`` with a pure twin) and one timer: every second it
-updates the moving averages (α = 0.2) and gives each connection its quota,
+updates the moving averages (alpha = 0.2) and gives each connection its quota,
 ``min(quota, 0) + measured_global_rate / connections``, and the node its
 global budget, ``min(budget, 0) + cap``, when a cap is set.
 
