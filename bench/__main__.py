@@ -19,7 +19,7 @@ from txtezosp2p import __version__, _backend
 
 from . import crypto, network
 
-SECTIONS = ("chunks", "pow", "handshakes", "stream")
+SECTIONS = ("chunks", "pow", "handshakes", "stream", "scheduler")
 
 
 async def run(reactor: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -48,7 +48,34 @@ async def run(reactor: Any, args: argparse.Namespace) -> dict[str, Any]:
             results["stream"]["encrypted_vs_libsodium_open"] = round(
                 results["stream"]["encrypted_MBps"] / opening, 3
             )
+    if "scheduler" in only:
+        results["scheduler"] = await scheduler_section(reactor, quick)
     return results
+
+
+async def scheduler_section(reactor: Any, quick: bool) -> dict[str, Any]:
+    section: dict[str, Any] = {}
+    count = 2000 if quick else 8000
+    section["overhead_no_cap"] = await network.scheduler_overhead(reactor, count, 2 if quick else 3)
+    periods = 3 if quick else 8
+    section["caps"] = [
+        await network.capped_rate(reactor, cap, periods)
+        for cap in (1_000_000, 10_000_000, 100_000_000)
+    ]
+    total = (500 if quick else 2000) * 1_000_000
+    rates = []
+    for n in (1, 10, 100, 1000):
+        best: dict[str, Any] = {}
+        for _ in range(1 if quick else 2):
+            result = await network.aggregate(reactor, n, total)
+            if result["aggregate_MBps"] > best.get("aggregate_MBps", 0):
+                best = result
+        rates.append(best)
+    single = rates[0]["aggregate_MBps"]
+    for entry in rates:
+        entry["vs_1_connection"] = round(entry["aggregate_MBps"] / single, 3)
+    section["aggregate"] = rates
+    return section
 
 
 def main() -> None:

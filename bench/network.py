@@ -9,6 +9,7 @@ side has a core, as two nodes would.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
+from txtezosp2p.io_scheduler import IOScheduler
 from txtezosp2p.limits import Limits
 from txtezosp2p.session import Session
 from txtezosp2p.testing import IDENTITY_A, session_config
@@ -29,14 +31,30 @@ from txtezosp2p.testing import IDENTITY_A, session_config
 class Peer:
     """The benchmark's remote end in a subprocess."""
 
-    def __init__(self, mode: str, count: int = 0, size: int = 0) -> None:
+    def __init__(
+        self,
+        mode: str,
+        count: int = 0,
+        size: int = 65536,
+        regulated: bool = False,
+        on_request: bool = False,
+    ) -> None:
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env = dict(
             os.environ,
             PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
         )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.peer", mode, str(count), str(size)],
+            [
+                sys.executable,
+                "-m",
+                "bench.peer",
+                mode,
+                f"--count={count}",
+                f"--size={size}",
+                *(["--regulated"] if regulated else []),
+                *(["--on-request"] if on_request else []),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -52,7 +70,7 @@ class Peer:
 
 
 def _config() -> Any:
-    limits = Limits(authentication_timeout=60.0, connection_timeout=60.0)
+    limits = Limits(authentication_timeout=120.0, connection_timeout=120.0)
     return session_config(IDENTITY_A, limits=limits, pow_target=0.0)
 
 
@@ -112,12 +130,24 @@ class _Counter(Protocol):
             self.finished.errback(reason)
 
 
-async def stream(reactor: Any, count: int, size: int) -> dict[str, Any]:
-    """Receive ``count`` messages of ``size`` bytes; MB/s of payload, encrypted and bare."""
-    peer = Peer("stream", count, size)
+async def encrypted_stream(
+    reactor: Any,
+    count: int,
+    size: int,
+    scheduler: IOScheduler | None = None,
+    read_size: int | None = None,
+) -> float:
+    """
+    Payload bytes per second of ``count`` messages of ``size`` bytes on one
+    session; ``read_size`` sets the bytes per ``recv`` of an unregulated one.
+    """
+    peer = Peer("stream", count, size, regulated=scheduler is not None)
     try:
         session = Session(_config(), reactor, incoming=False)
-        await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", peer.port), session)
+        protocol: Any = session if scheduler is None else scheduler.wrap(session)
+        await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", peer.port), protocol)
+        if scheduler is None and read_size is not None:
+            session.transport.bufferSize = read_size  # type: ignore[union-attr]
         await session.when_established()
         received = 0
         start = 0.0
@@ -127,11 +157,14 @@ async def stream(reactor: Any, count: int, size: int) -> dict[str, Any]:
                 start = time.perf_counter()
             received += 1
             assert isinstance(message, bytes) and len(message) == size
-        elapsed = time.perf_counter() - start
         # the first message starts the clock: count the others
-        encrypted = (count - 1) * size / elapsed
+        return (count - 1) * size / (time.perf_counter() - start)
     finally:
         peer.stop()
+
+
+async def bare_stream(reactor: Any, count: int, size: int) -> float:
+    """Bytes per second of the same records over a plain Twisted connection."""
     raw_peer = Peer("raw", count, size)
     try:
         finished: Deferred[float] = Deferred()
@@ -139,10 +172,15 @@ async def stream(reactor: Any, count: int, size: int) -> dict[str, Any]:
         await connectProtocol(
             TCP4ClientEndpoint(reactor, "127.0.0.1", raw_peer.port), _Counter(total, finished)
         )
-        raw_elapsed = await finished
-        bare = total / raw_elapsed
+        return total / await finished
     finally:
         raw_peer.stop()
+
+
+async def stream(reactor: Any, count: int, size: int) -> dict[str, Any]:
+    """An encrypted session against a bare Twisted stream of the same bytes (MB/s)."""
+    encrypted = await encrypted_stream(reactor, count, size)
+    bare = await bare_stream(reactor, count, size)
     return {
         "message_size": size,
         "messages": count,
@@ -150,3 +188,129 @@ async def stream(reactor: Any, count: int, size: int) -> dict[str, Any]:
         "bare_twisted_MBps": round(bare / 1e6, 1),
         "encrypted_vs_bare": round(encrypted / bare, 3),
     }
+
+
+async def scheduler_overhead(reactor: Any, count: int, rounds: int) -> dict[str, Any]:
+    """
+    The encrypted stream with both ends under an uncapped scheduler, against
+    none, both reading with the scheduler's ``recv`` size.
+    """
+    best = {"without": 0.0, "with": 0.0}
+    read_size = IOScheduler(reactor).socket_read_size
+    for _ in range(rounds):
+        best["without"] = max(
+            best["without"], await encrypted_stream(reactor, count, 65536, read_size=read_size)
+        )
+        scheduler = IOScheduler(reactor)
+        scheduler.startService()
+        try:
+            rate = await encrypted_stream(reactor, count, 65536, scheduler)
+        finally:
+            scheduler.stopService()
+        best["with"] = max(best["with"], rate)
+    return {
+        "without_scheduler_MBps": round(best["without"] / 1e6, 1),
+        "with_scheduler_no_cap_MBps": round(best["with"] / 1e6, 1),
+        "overhead": round(1 - best["with"] / best["without"], 4),
+    }
+
+
+async def capped_rate(reactor: Any, cap: int, periods: int) -> dict[str, Any]:
+    """
+    A session under a download cap of ``cap`` bytes per second: the payload
+    delivered in each whole period after the first, against the cap.
+    """
+    peer = Peer("stream", 0, 65536)
+    scheduler = IOScheduler(reactor, max_download_speed=cap)
+    scheduler.startService()
+    marks: list[int] = []
+    done: Deferred[None] = Deferred()
+    received = 0
+    original = scheduler._tick
+
+    def tick() -> None:
+        original()
+        marks.append(received)
+        if len(marks) == periods + 2 and not done.called:
+            done.callback(None)
+
+    scheduler._ticker.f = tick
+    try:
+        session = Session(_config(), reactor, incoming=False)
+        await connectProtocol(
+            TCP4ClientEndpoint(reactor, "127.0.0.1", peer.port), scheduler.wrap(session)
+        )
+        await session.when_established()
+
+        def reading(message: object) -> None:
+            nonlocal received
+            if isinstance(message, bytes):
+                received += len(message) + 4  # the record, as the cap counts it
+                session.read().addCallbacks(reading, lambda _: None)
+
+        session.read().addCallbacks(reading, lambda _: None)
+        await done
+        session.close("done")
+    finally:
+        scheduler.stopService()
+        peer.stop()
+    per_period = [b - a for a, b in itertools.pairwise(marks[1:])]
+    achieved = sum(per_period) / len(per_period)
+    return {
+        "cap_MBps": cap / 1e6,
+        "achieved_MBps": round(achieved / 1e6, 3),
+        "achieved_vs_cap": round(achieved / cap, 4),
+        "worst_period_vs_cap": round(max(per_period, key=lambda v: abs(v - cap)) / cap, 4),
+    }
+
+
+async def aggregate(reactor: Any, connections: int, total_bytes: int) -> dict[str, Any]:
+    """
+    ``connections`` regulated sessions streaming 64 KiB messages at once.
+    The rate is measured in steady state, between the moments 10% and 90%
+    of all the payload has arrived, so that starting a thousand streams and
+    waiting for the last one weigh alike for every number of connections.
+    """
+    size = 65536
+    per_connection = max(4, total_bytes // size // connections)
+    peer = Peer("stream", per_connection, size, regulated=True, on_request=True)
+    scheduler = IOScheduler(reactor)
+    scheduler.startService()
+    config = _config()
+    endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", peer.port)
+    total = connections * per_connection
+    marks = {total // 10: 0.0, total - total // 10: 0.0}
+    received = 0
+    try:
+        sessions = []
+        for _ in range(connections):
+            session = Session(config, reactor, incoming=False)
+            sessions.append(session)
+            await connectProtocol(endpoint, scheduler.wrap(session))
+        await defer.gatherResults([s.when_established() for s in sessions])
+
+        def arrived() -> None:
+            nonlocal received
+            received += 1
+            if received in marks:
+                marks[received] = time.perf_counter()
+
+        async def drain(session: Session) -> None:
+            left = per_connection
+            while left:
+                if session.read_now() is None:
+                    await session.read()
+                arrived()
+                left -= 1
+
+        for session in sessions:
+            session.write_now(b"go")  # every peer session starts streaming now
+        await defer.gatherResults([Deferred.fromCoroutine(drain(s)) for s in sessions])
+        for session in sessions:
+            session.close("done")
+    finally:
+        scheduler.stopService()
+        peer.stop()
+    (low, t_low), (high, t_high) = sorted(marks.items())
+    rate = (high - low) * size / (t_high - t_low)
+    return {"connections": connections, "aggregate_MBps": round(rate / 1e6, 1)}

@@ -1,19 +1,23 @@
 """
 The remote end of the network benchmarks, run in its own process:
-``python -m bench.peer MODE COUNT SIZE``.
+``python -m bench.peer MODE [--count N] [--size S] [--regulated]``.
 
 It listens on 127.0.0.1, prints its port on standard output, then serves:
 
 * ``handshake``: accepts sessions (the benchmark closes them);
-* ``stream``: on each session, writes COUNT messages of SIZE bytes as fast
-  as back-pressure allows, then closes after they are sent;
+* ``stream``: on each session, writes ``--count`` messages of ``--size``
+  bytes as fast as back-pressure allows (``--count 0``: until the session
+  closes), then closes once they are sent; with ``--on-request`` it waits
+  for one message from the client first;
 * ``raw``: the same bytes over a plain Twisted connection, no session.
 
+``--regulated`` puts the connections under an IO scheduler without cap.
 It exits when its standard input closes.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Any
 
@@ -24,6 +28,7 @@ from twisted.internet.interfaces import IPullProducer
 from twisted.internet.protocol import Factory, Protocol
 from zope.interface import implementer
 
+from txtezosp2p.io_scheduler import IOScheduler
 from txtezosp2p.limits import Limits
 from txtezosp2p.session import Session, SessionFactory
 from txtezosp2p.testing import IDENTITY_B, session_config
@@ -36,10 +41,10 @@ def stream_to(session: Session, count: int, message: bytes) -> None:
 
     def more(_: object = None) -> None:
         nonlocal sent
-        while sent < count:
+        while count == 0 or sent < count:
             sent += 1
             if not session.write_now(message):
-                session.write(message).addCallback(more)
+                session.write(message).addCallbacks(more, lambda _: None)
                 return
         session.close("done", wait=True)
 
@@ -80,30 +85,51 @@ class _Stdin(Protocol):
 
 
 def main(argv: list[str]) -> None:
-    mode, count, size = argv[0], int(argv[1]), int(argv[2])
-    limits = Limits(authentication_timeout=60.0, connection_timeout=60.0)
+    parser = argparse.ArgumentParser(prog="python -m bench.peer")
+    parser.add_argument("mode", choices=("handshake", "stream", "raw"))
+    parser.add_argument("--count", type=int, default=0)
+    parser.add_argument("--size", type=int, default=65536)
+    parser.add_argument("--regulated", action="store_true")
+    parser.add_argument(
+        "--on-request", action="store_true", help="stream once the client sends a message"
+    )
+    args = parser.parse_args(argv)
+    # small outgoing queues: hundreds of sessions stream at once
+    limits = Limits(
+        authentication_timeout=120.0,
+        connection_timeout=120.0,
+        outgoing_message_queue_size=256 << 10,
+    )
     config = session_config(IDENTITY_B, limits=limits, pow_target=0.0)
-    if mode == "raw":
+    scheduler = None
+    if args.regulated:
+        scheduler = IOScheduler(reactor)
+        scheduler.startService()
+    factory: Factory
+    if args.mode == "raw":
         # records of the same size as the stream mode's (4-byte length + payload)
-        total = count * (size + 4)
-        factory: Factory = Factory.forProtocol(lambda: RawSender(total, 256 * 1024))
+        total = args.count * (args.size + 4)
+        factory = Factory.forProtocol(lambda: RawSender(total, 256 * 1024))
     else:
-        message = b"\x5a" * size
+        message = b"\x5a" * args.size
 
         def on_session(session: Session) -> None:
-            if mode == "stream":
-                session.when_established().addCallback(stream_to, count, message)
-            session.when_established().addErrback(lambda _: None)
+            established = session.when_established()
+            if args.mode == "stream" and args.on_request:
+                established.addCallback(lambda s: s.read())
+                established.addCallback(lambda _: stream_to(session, args.count, message))
+            elif args.mode == "stream":
+                established.addCallback(stream_to, args.count, message)
+            established.addErrback(lambda _: None)
 
-        factory = SessionFactory(config, reactor, on_session=on_session)
+        factory = SessionFactory(config, reactor, on_session=on_session, scheduler=scheduler)
 
     def listening(port: Any) -> None:
         sys.stdout.write(f"{port.getHost().port}\n")
         sys.stdout.flush()
 
-    TCP4ServerEndpoint(reactor, 0, backlog=1024, interface="127.0.0.1").listen(factory).addCallback(
-        listening
-    )
+    endpoint = TCP4ServerEndpoint(reactor, 0, backlog=1024, interface="127.0.0.1")
+    endpoint.listen(factory).addCallback(listening)
     stdio.StandardIO(_Stdin())
     reactor.run()
 

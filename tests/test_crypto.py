@@ -495,6 +495,7 @@ class _FakeBackend:
 
     def __init__(self, **overrides: Callable[..., Any]) -> None:
         self.seal_chunks = _backend.cbox_py.seal_chunks
+        self.seal_batch = _backend.cbox_py.seal_batch
         self.open_chunks = _backend.cbox_py.open_chunks
         self.check_pow = _backend.cbox_py.check_pow
         self.increment_nonce = _backend.cbox_py.increment_nonce
@@ -1084,3 +1085,38 @@ class UnboundCythonTests(SynchronousTestCase):
         self.assertRaises(RuntimeError, self.module.open_chunks, KEY, bytearray(24), b"", 0, -1)
         self.assertRaises(RuntimeError, self.module.check_pow, KEY, bytes(24), target)
         self.assertRaises(RuntimeError, self.module.mine, KEY, bytearray(24), target, 1)
+
+
+class SealBatchTests(SynchronousTestCase):
+    """``seal_batch`` equals sealing each record (4-byte length + body) in turn."""
+
+    @settings(max_examples=80)
+    @given(
+        items=st.lists(st.tuples(st.binary(max_size=3000), st.booleans()), min_size=0, max_size=6),
+        chunk=st.sampled_from([1, 3, 4, 5, 17, 1000, 65517]),
+    )
+    def test_matches_seal_chunks(self, items: list[tuple[bytes, bool]], chunk: int) -> None:
+        key = bytes(range(32))
+        bodies = [body for body, _ in items]
+        flags = bytes(framed for _, framed in items)
+        for _, backend in helpers.backends():
+            nonce = bytearray(24)
+            reference = bytearray(24)
+            expected = b"".join(
+                backend.seal_chunks(
+                    key, reference, (len(b).to_bytes(4, "big") + b) if f else b, chunk
+                )
+                for b, f in items
+            )
+            self.assertEqual(backend.seal_batch(key, nonce, bodies, flags, chunk), expected)
+            self.assertEqual(nonce, reference)
+
+    def test_bad_arguments(self) -> None:
+        for _, backend in helpers.backends():
+            self.assertRaises(
+                ValueError, backend.seal_batch, bytes(32), bytearray(24), [b"x"], b"", 10
+            )
+            self.assertRaises(ValueError, backend.seal_batch, bytes(32), bytearray(24), [], b"", 0)
+            self.assertRaises(
+                TypeError, backend.seal_batch, bytes(32), bytearray(24), ["x"], b"\x01", 10
+            )

@@ -39,6 +39,7 @@ from txtezosp2p.errors import (
     RejectedNoCommonProtocol,
 )
 from txtezosp2p.ids import Point
+from txtezosp2p.io_scheduler import IOScheduler
 from txtezosp2p.session import (
     Decision,
     Refuse,
@@ -85,20 +86,32 @@ class Harness:
 
 
 class IOSimHarness(Harness):
-    def __init__(self) -> None:
+    def __init__(self, **caps: int) -> None:
         self.clock = Clock()
         self.pump: iosim.IOPump | None = None
+        self.schedulers: list[IOScheduler] = []
+        if caps:
+            # one scheduler per end, as two nodes would have
+            for _ in range(2):
+                scheduler = IOScheduler(self.clock, **caps)
+                scheduler.startService()
+                self.schedulers.append(scheduler)
 
     def pair(self, server_config: SessionConfig, client_config: SessionConfig) -> Deferred[None]:
         self.server = Session(server_config, self.clock, incoming=True)
         self.client = Session(
             client_config, self.clock, incoming=False, point=Point("127.0.0.1", 9732)
         )
+        server: Any = self.server
+        client: Any = self.client
+        if self.schedulers:
+            server = self.schedulers[0].wrap(server)
+            client = self.schedulers[1].wrap(client)
         self.pump = iosim.connect(
-            self.server,
-            iosim.makeFakeServer(self.server),
-            self.client,
-            iosim.makeFakeClient(self.client),
+            server,
+            iosim.makeFakeServer(server),
+            client,
+            iosim.makeFakeClient(client),
             clock=self.clock,
         )
         return defer.succeed(None)
@@ -120,11 +133,16 @@ class IOSimHarness(Harness):
 
 
 class TCPHarness(Harness):
-    def __init__(self, case: TestCase) -> None:
+    def __init__(self, case: TestCase, regulated: bool = False) -> None:
         from twisted.internet import reactor
 
         self.reactor: Any = reactor
         self.case = case
+        self.scheduler: IOScheduler | None = None
+        if regulated:
+            self.scheduler = IOScheduler(reactor)
+            self.scheduler.startService()
+            case.addCleanup(self.scheduler.stopService)
 
     async def _pair(self, server_config: SessionConfig, client_config: SessionConfig) -> None:
         accepted: Deferred[Session] = Deferred()
@@ -132,6 +150,7 @@ class TCPHarness(Harness):
             server_config,
             self.reactor,
             on_session=lambda s: accepted.callback(s) if not accepted.called else None,
+            scheduler=self.scheduler,
         )
         port: IListeningPort = await TCP4ServerEndpoint(
             self.reactor, 0, interface="127.0.0.1"
@@ -141,7 +160,8 @@ class TCPHarness(Harness):
         client = Session(
             client_config, self.reactor, incoming=False, point=Point("127.0.0.1", number)
         )
-        await connectProtocol(TCP4ClientEndpoint(self.reactor, "127.0.0.1", number), client)
+        protocol: Any = client if self.scheduler is None else self.scheduler.wrap(client)
+        await connectProtocol(TCP4ClientEndpoint(self.reactor, "127.0.0.1", number), protocol)
         self.client = client
         self.server = await accepted
         for session in (self.client, self.server):
@@ -375,14 +395,33 @@ class IOSimSessionTests(Scenarios, SynchronousTestCase):
         harness.run(getattr(self, name)())
 
 
+class IOSimRegulatedSessionTests(Scenarios, SynchronousTestCase):
+    """The scenarios over iosim, each end under an IO scheduler capped at 2 MB/s."""
+
+    def run_scenario(self, name: str) -> None:
+        self.harness = harness = IOSimHarness(
+            max_download_speed=2_000_000, max_upload_speed=2_000_000
+        )
+        harness.run(getattr(self, name)())
+        for scheduler in harness.schedulers:
+            scheduler.stopService()
+
+
 class TCPSessionTests(Scenarios, TestCase):
     """The scenarios over real TCP connections on 127.0.0.1."""
 
     timeout = 30
+    regulated = False
 
     def run_scenario(self, name: str) -> Deferred[None]:
-        self.harness = TCPHarness(self)
+        self.harness = TCPHarness(self, self.regulated)
         return Deferred.fromCoroutine(getattr(self, name)())
+
+
+class TCPRegulatedSessionTests(TCPSessionTests):
+    """The scenarios over real TCP, both ends under an IO scheduler without cap."""
+
+    regulated = True
 
 
 def _make_test(name: str) -> Callable[[Any], Any]:
@@ -395,6 +434,6 @@ def _make_test(name: str) -> Callable[[Any], Any]:
 
 
 for _name in SCENARIOS:
-    for _cls in (IOSimSessionTests, TCPSessionTests):
+    for _cls in (IOSimSessionTests, IOSimRegulatedSessionTests, TCPSessionTests):
         setattr(_cls, "test_" + _name[len("scenario_") :], _make_test(_name))
 del _name, _cls

@@ -40,6 +40,9 @@ class CboxModule(Protocol):
     def seal_chunks(
         self, key: Buffer, nonce: bytearray, data: Buffer, chunk_size: int
     ) -> bytes: ...
+    def seal_batch(
+        self, key: Buffer, nonce: bytearray, items: list[bytes], framed: Buffer, chunk_size: int
+    ) -> bytes: ...
     def open_chunks(
         self, key: Buffer, nonce: bytearray, buf: Buffer, offset: int, max_frames: int
     ) -> tuple[bytes, int, int, int]: ...
@@ -86,6 +89,16 @@ def self_test(module: CboxModule) -> None:
         _cbox_py.increment_nonce(reference)
     if sealed != b"".join(expected) or nonce != reference:
         raise RuntimeError(f"{module.__name__}: seal self-test failed")
+    nonce = bytearray(_SELF_TEST_NONCE)
+    batch = module.seal_batch(
+        _SELF_TEST_KEY, nonce, [_SELF_TEST_DATA[:-4], b""], b"\x01\x00", 40
+    )
+    reference = bytearray(_SELF_TEST_NONCE)
+    framed = len(_SELF_TEST_DATA[:-4]).to_bytes(4, "big") + _SELF_TEST_DATA[:-4]
+    expected_batch = _cbox_py.seal_chunks(_SELF_TEST_KEY, reference, framed, 40)
+    expected_batch += _cbox_py.seal_chunks(_SELF_TEST_KEY, reference, b"", 40)
+    if batch != expected_batch or nonce != reference:
+        raise RuntimeError(f"{module.__name__}: batch self-test failed")
     nonce = bytearray(_SELF_TEST_NONCE)
     plain, offset, frames, status = module.open_chunks(_SELF_TEST_KEY, nonce, sealed, 0, -1)
     if (plain, offset, frames, status) != (_SELF_TEST_DATA, len(sealed), 3, module.OPEN_OK):

@@ -71,6 +71,28 @@ def seal_chunks(key: Buffer, nonce: bytearray, data: Buffer, chunk_size: int) ->
             return b"".join(out)
 
 
+def seal_batch(
+    key: Buffer, nonce: bytearray, items: list[bytes], framed: Buffer, chunk_size: int
+) -> bytes:
+    """Seal several records (4-byte length + item when framed) into one buffer."""
+    _check_key(key)
+    _check_nonce(nonce)
+    if not 1 <= chunk_size <= MAX_CHUNK_PLAINTEXT:
+        raise ValueError("chunk size out of range")
+    if len(framed) != len(items):
+        raise ValueError("one framing flag per item")
+    out = []
+    for item, flag in zip(items, bytes(framed), strict=True):
+        if not isinstance(item, bytes):
+            raise TypeError("items must be bytes")
+        if flag:
+            if len(item) > 0x3FFFFFFF:
+                raise ValueError("record too long for a uint30 length")
+            item = len(item).to_bytes(4, "big") + item
+        out.append(seal_chunks(key, nonce, item, chunk_size))
+    return b"".join(out)
+
+
 def open_chunks(
     key: Buffer, nonce: bytearray, buf: Buffer, offset: int, max_frames: int
 ) -> tuple[bytes, int, int, int]:

@@ -228,6 +228,17 @@ class ChunkCipher:
         """
         return self._backend.seal_chunks(self._key, self._local, data, chunk_size)
 
+    def seal_batch(
+        self, items: list[bytes], framed: bytes, chunk_size: int = MAX_CHUNK_PLAINTEXT
+    ) -> bytes:
+        """
+        Seal several items into one buffer of frames, each starting a new
+        chunk; item ``i`` is preceded by its 4-byte length when ``framed[i]``
+        is non-zero (a message record).  One copy of each byte, no
+        intermediate buffers.
+        """
+        return self._backend.seal_batch(self._key, self._local, items, framed, chunk_size)
+
     def open(
         self, buffer: bytes | bytearray | memoryview, offset: int = 0, max_frames: int = -1
     ) -> tuple[bytes, int, int, P2PError | None]:

@@ -42,7 +42,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import _events as ev
-from ._binary import INVALID_INT, SIZE_LIMIT_EXCEEDED, UINT30_MAX, put_uint30
+from ._binary import INVALID_INT, SIZE_LIMIT_EXCEEDED, UINT30_MAX
 from ._queue import BoundedQueue
 from .crypto import (
     ChunkCipher,
@@ -98,7 +98,7 @@ _U32 = struct.Struct(">I")
 #: connection message or chunk and the next one.  Beyond that the peer is paused.
 HANDSHAKE_BUFFER_LIMIT = 2 * (2 + 0xFFFF)
 #: Largest amount of plaintext sealed and handed to the transport at once.
-WRITE_BATCH = 256 * 1024
+WRITE_BATCH = 64 * 1024
 
 
 # -- Versions ---------------------------------------------------------------
@@ -493,7 +493,9 @@ class _WriteDemand:
         self._session._demand = False
 
 
-_Outgoing = tuple[bytes, Deferred[None] | None]
+#: A queued write: the body, whether it is a record (sent after its 4-byte
+#: length) or raw plaintext, and the Deferred of a ``write_sync``.
+_Outgoing = tuple[bytes, bool, Deferred[None] | None]
 
 
 class _Transport(TypingProtocol):
@@ -1061,29 +1063,30 @@ class Session(Protocol):
         self.total_sent += len(data)
         self._tx.write(data)
 
-    def _record(self, message: object) -> bytes:
+    def _body(self, message: object) -> bytes:
+        """The encoded body of ``message``; its record adds a 4-byte length."""
         if self._outgoing.closed:
             raise ConnectionClosed(self.close_reason or "connection closed")
         body = self._codec.encode(message)
         if len(body) + 4 > self._max_record:
             raise InvalidMessageSize(f"message of {len(body) + 4} bytes exceeds {self._max_record}")
-        return put_uint30(len(body)) + body
+        return bytes(body)
 
     def write(self, message: object) -> Deferred[None]:
         """Queue ``message`` (waiting while the queue is full); fires once queued."""
         try:
-            record = self._record(message)
+            body = self._body(message)
         except P2PError:
             return fail()
-        queued = self._outgoing.push((record, None), len(record))
+        queued = self._outgoing.push((body, True, None), len(body) + 4)
         self._flush()
         self._update_app_producer()
         return queued
 
     def write_now(self, message: object) -> bool:
         """Queue ``message`` if there is room now; ``False`` means it was dropped."""
-        record = self._record(message)
-        if self._outgoing.push_now((record, None), len(record)):
+        body = self._body(message)
+        if self._outgoing.push_now((body, True, None), len(body) + 4):
             self._flush()
             self._update_app_producer()
             return True
@@ -1093,10 +1096,10 @@ class Session(Protocol):
     def write_sync(self, message: object) -> Deferred[None]:
         """Queue ``message``; fires once it has been handed to the kernel."""
         try:
-            record = self._record(message)
+            body = self._body(message)
         except P2PError:
             return fail()
-        return self._push_sync(record)
+        return self._push_sync(body, True)
 
     def raw_write_sync(self, data: bytes) -> Deferred[None]:
         """
@@ -1105,11 +1108,11 @@ class Session(Protocol):
         """
         if self._outgoing.closed:
             return fail(ConnectionClosed(self.close_reason or "connection closed"))
-        return self._push_sync(bytes(data))
+        return self._push_sync(bytes(data), False)
 
-    def _push_sync(self, data: bytes) -> Deferred[None]:
+    def _push_sync(self, data: bytes, framed: bool) -> Deferred[None]:
         sent: Deferred[None] = Deferred()
-        queued = self._outgoing.push((data, sent), len(data))
+        queued = self._outgoing.push((data, framed, sent), len(data) + 4 * framed)
         queued.addCallback(lambda _: sent)
         self._flush()
         return queued
@@ -1127,7 +1130,8 @@ class Session(Protocol):
             return
         self._flushing = True
         try:
-            frames: list[bytes] = []
+            bodies: list[bytes] = []
+            flags = bytearray()
             total = 0
             while total < self._batch:
                 try:
@@ -1136,16 +1140,18 @@ class Session(Protocol):
                     item = None
                 if item is None:
                     break
-                data, sent = item
-                sealed = self._cipher.seal(data, self._chunk_size)
-                frames.append(sealed)
-                total += len(sealed)
+                body, framed, sent = item
+                bodies.append(body)
+                flags.append(framed)
+                total += len(body)
                 if sent is not None:
                     self._in_flight.append(sent)
-            if frames:
+            if bodies:
+                # every queued record of the batch, sealed into one buffer in one call
+                frames = self._cipher.seal_batch(bodies, bytes(flags), self._chunk_size)
                 self._demand = False
-                self.total_sent += total
-                self._tx.write(frames[0] if len(frames) == 1 else b"".join(frames))
+                self.total_sent += len(frames)
+                self._tx.write(frames)
             elif self._close_when_flushed:
                 self._finish_close()
         finally:
@@ -1281,7 +1287,7 @@ class Session(Protocol):
 
     def _drop_outgoing(self, error: P2PError) -> None:
         self._outgoing.close(error)
-        for _, sent in self._outgoing.drain():
+        for _, _, sent in self._outgoing.drain():
             if sent is not None:
                 sent.errback(Failure(error))
         in_flight, self._in_flight = self._in_flight, []
