@@ -90,9 +90,7 @@ def self_test(module: CboxModule) -> None:
     if sealed != b"".join(expected) or nonce != reference:
         raise RuntimeError(f"{module.__name__}: seal self-test failed")
     nonce = bytearray(_SELF_TEST_NONCE)
-    batch = module.seal_batch(
-        _SELF_TEST_KEY, nonce, [_SELF_TEST_DATA[:-4], b""], b"\x01\x00", 40
-    )
+    batch = module.seal_batch(_SELF_TEST_KEY, nonce, [_SELF_TEST_DATA[:-4], b""], b"\x01\x00", 40)
     reference = bytearray(_SELF_TEST_NONCE)
     framed = len(_SELF_TEST_DATA[:-4]).to_bytes(4, "big") + _SELF_TEST_DATA[:-4]
     expected_batch = _cbox_py.seal_chunks(_SELF_TEST_KEY, reference, framed, 40)

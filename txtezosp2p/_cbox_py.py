@@ -88,8 +88,10 @@ def seal_batch(
         if flag:
             if len(item) > 0x3FFFFFFF:
                 raise ValueError("record too long for a uint30 length")
-            item = len(item).to_bytes(4, "big") + item
-        out.append(seal_chunks(key, nonce, item, chunk_size))
+            plaintext = len(item).to_bytes(4, "big") + item
+        else:
+            plaintext = item
+        out.append(seal_chunks(key, nonce, plaintext, chunk_size))
     return b"".join(out)
 
 
