@@ -56,7 +56,9 @@ async def run(reactor: Any, args: argparse.Namespace) -> dict[str, Any]:
 async def scheduler_section(reactor: Any, quick: bool) -> dict[str, Any]:
     section: dict[str, Any] = {}
     count = 2000 if quick else 8000
-    section["overhead_no_cap"] = await network.scheduler_overhead(reactor, count, 2 if quick else 3)
+    section["overhead_no_cap"] = await network.scheduler_overhead(
+        reactor, count, 3 if quick else 11
+    )
     periods = 3 if quick else 8
     section["caps"] = [
         await network.capped_rate(reactor, cap, periods)
@@ -66,7 +68,7 @@ async def scheduler_section(reactor: Any, quick: bool) -> dict[str, Any]:
     rates = []
     for n in (1, 10, 100, 1000):
         best: dict[str, Any] = {}
-        for _ in range(1 if quick else 2):
+        for _ in range(1 if quick else 3):
             result = await network.aggregate(reactor, n, total)
             if result["aggregate_MBps"] > best.get("aggregate_MBps", 0):
                 best = result

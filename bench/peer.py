@@ -18,6 +18,7 @@ It exits when its standard input closes.
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 from typing import Any
 
@@ -36,8 +37,18 @@ from txtezosp2p.testing import IDENTITY_B, session_config
 reactor: Any = _reactor
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+#: CPU seconds this process spent streaming (reported on exit).
+streaming_cpu = 0.0
+
+
 def stream_to(session: Session, count: int, message: bytes) -> None:
     sent = 0
+    start = cpu_seconds()
 
     def more(_: object = None) -> None:
         nonlocal sent
@@ -46,7 +57,11 @@ def stream_to(session: Session, count: int, message: bytes) -> None:
             if not session.write_now(message):
                 session.write(message).addCallbacks(more, lambda _: None)
                 return
-        session.close("done", wait=True)
+        session.close("done", wait=True).addCallback(finished)
+
+    def finished(_: object) -> None:
+        global streaming_cpu
+        streaming_cpu += cpu_seconds() - start
 
     more()
 
@@ -80,6 +95,8 @@ class RawSender(Protocol):
 
 class _Stdin(Protocol):
     def connectionLost(self, reason: object = None) -> None:
+        sys.stdout.write(f"cpu {streaming_cpu:.6f}\n")
+        sys.stdout.flush()
         if reactor.running:
             reactor.stop()
 
