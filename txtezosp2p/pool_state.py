@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_pool -*-
 """
 What the pool knows about each point and each peer (Octez
-``P2p_point_state``, ``P2p_peer_state``; behaviour.md §2.2–§2.5), the
+``P2p_point_state``, ``P2p_peer_state``; behaviour.md §2.2-§2.5), the
 reconnection delay of points (§5), and the events the pool reports
 (``P2p_connection.P2p_event``, §2.9).
 
@@ -230,9 +230,7 @@ class PointInfo:
         self.state = Accepted(peer_id)
         self.log(now, "accepting_request", peer_id)
 
-    def set_running(
-        self, now: float, peer_id: PeerId, known_public: bool | None = None
-    ) -> None:
+    def set_running(self, now: float, peer_id: PeerId, known_public: bool | None = None) -> None:
         state = self.state
         if isinstance(state, Running) or (
             isinstance(state, Accepted) and state.peer_id not in (None, peer_id)
@@ -267,9 +265,7 @@ class PointInfo:
         else:
             assert state.peer_id is not None
             self.last_disconnection = (state.peer_id, now)
-            self.reconnection = Reconnection(
-                config.initial_delay, now + config.disconnection_delay
-            )
+            self.reconnection = Reconnection(config.initial_delay, now + config.disconnection_delay)
             # Octez never records "disconnection" here (behaviour.md §2.2 quirk);
             # we tell apart the closes we asked for.
             self.log(now, "disconnection" if requested else "external_disconnection", state.peer_id)
@@ -278,9 +274,7 @@ class PointInfo:
     def _failed(self, now: float, config: ReconnectionConfig) -> None:
         delay = self.reconnection.delay if self.reconnection else config.initial_delay
         grown = delay * config.factor
-        self.reconnection = Reconnection(
-            min(grown, config.increase_cap), min(now + delay, 1e18)
-        )
+        self.reconnection = Reconnection(min(grown, config.increase_cap), min(now + delay, 1e18))
 
     def may_reconnect(self, now: float) -> bool:
         """Whether maintenance may try this point now (§5)."""
@@ -399,9 +393,7 @@ class PeerInfo:
             self.log(now, "request_rejected", connection_id)
         else:
             self.last_disconnection = (connection_id, now)
-            self.log(
-                now, "disconnection" if requested else "external_disconnection", connection_id
-            )
+            self.log(now, "disconnection" if requested else "external_disconnection", connection_id)
         self.state = DISCONNECTED
 
     def to_json(
