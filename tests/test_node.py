@@ -12,6 +12,7 @@ from typing import Any
 from twisted.application.service import IServiceMaker
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
 from twisted.plugin import getPlugins
@@ -69,6 +70,14 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(node.expected_pow, 24.5)
         self.assertEqual(node.data_dir, "somewhere")
 
+    def test_speed_caps(self) -> None:
+        node = self.parse("--max-download-speed", "100", "--max-upload-speed", "50").node_options()
+        self.assertEqual(node.limits.max_download_speed, 100)
+        self.assertEqual(node.limits.max_upload_speed, 50)
+        service = Node(Clock(), node)
+        self.assertEqual(service.scheduler.max_download_speed, 100 * 1024)
+        self.assertEqual(service.scheduler.max_upload_speed, 50 * 1024)
+
     def test_invalid(self) -> None:
         for argv in (
             ["--listen", "bogus:1"],
@@ -77,6 +86,8 @@ class OptionsTests(SynchronousTestCase):
             ["--expected-pow", "300"],
             ["--expected-pow", "many"],
             ["--advertised-port", "0"],
+            ["--max-download-speed", "0"],
+            ["--max-upload-speed", "fast"],
         ):
             with self.subTest(argv=argv):
                 self.assertRaises(usage.UsageError, self.parse, *argv)

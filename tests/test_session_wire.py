@@ -478,3 +478,59 @@ class SplitStreamTests(SynchronousTestCase):
 
 
 _ = succeed
+
+
+class ApplicationProducerTests(SynchronousTestCase):
+    """A producer registered on a session is paused while its write queue is full."""
+
+    def test_streaming_producer(self) -> None:
+        pair = RunningPair(self, limits=Limits(outgoing_message_queue_size=10_000))
+        session = pair.session
+        events: list[str] = []
+
+        class Producer:
+            paused = False
+
+            def pauseProducing(self) -> None:
+                self.paused = True
+                events.append("pause")
+
+            def resumeProducing(self) -> None:
+                self.paused = False
+                events.append("resume")
+                while not self.paused:
+                    self.assertBounded()
+                    session.write_now(b"m" * 1000)
+
+            def stopProducing(self) -> None:
+                self.paused = True
+
+            def assertBounded(self) -> None:
+                assert session._outgoing.size < 10_000 + 1004
+
+        producer = Producer()
+        session.registerProducer(producer, True)
+        producer.resumeProducing()  # the application starts writing
+        self.assertTrue(producer.paused)
+        self.assertLess(session._outgoing.size, 10_000)
+        pair.flush()  # the socket takes a batch: room again
+        self.assertIn("resume", events[1:])
+        self.assertLessEqual(session._outgoing.size, 10_000)
+        session.unregisterProducer()
+
+    def test_pull_producer(self) -> None:
+        pair = RunningPair(self, limits=Limits(outgoing_message_queue_size=5_000))
+        session = pair.session
+        asked = []
+
+        class Pull:
+            def resumeProducing(self) -> None:
+                asked.append(1)
+                session.write_now(b"p" * 1000)
+
+            def stopProducing(self) -> None:
+                pass
+
+        session.registerProducer(Pull(), False)
+        self.assertGreater(len(asked), 0)
+        self.assertRaises(RuntimeError, session.registerProducer, Pull(), False)

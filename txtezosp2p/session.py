@@ -578,7 +578,7 @@ class Session(Protocol):
         self._app_producer: Any = None
         self._app_streaming = False
         self._app_paused = False
-        self._updating_producer = False
+        self._resuming_producer = False
         self._nack_sent = False
         self._local_metadata: Any = None
         # statistics (rates come from the IO scheduler)
@@ -1080,7 +1080,7 @@ class Session(Protocol):
             return fail()
         queued = self._outgoing.push((body, True, None), len(body) + 4)
         self._flush()
-        self._update_app_producer()
+        self._update_app_producer(refused=not queued.called)
         return queued
 
     def write_now(self, message: object) -> bool:
@@ -1090,7 +1090,7 @@ class Session(Protocol):
             self._flush()
             self._update_app_producer()
             return True
-        self._update_app_producer()
+        self._update_app_producer(refused=True)
         return False
 
     def write_sync(self, message: object) -> Deferred[None]:
@@ -1176,24 +1176,34 @@ class Session(Protocol):
     def unregisterProducer(self) -> None:
         self._app_producer = None
 
-    def _update_app_producer(self) -> None:
+    def _update_app_producer(self, refused: bool = False) -> None:
+        """
+        Pause the application producer when a write was refused or the
+        outgoing queue reached its bound; resume it once the queue has
+        drained to half its bound (hysteresis, so that it is not woken for
+        every message).
+        """
         producer = self._app_producer
-        if producer is None or self._updating_producer:
+        if producer is None:
             return
-        self._updating_producer = True
+        queue = self._outgoing
+        bound = queue.bound
+        if refused or queue.closed or (bound is not None and queue.size >= bound):
+            # pausing is always allowed, even while the producer is being resumed
+            if self._app_streaming and not self._app_paused:
+                self._app_paused = True
+                producer.pauseProducing()
+            return
+        if bound is not None and queue.size > bound // 2:
+            return
+        if self._resuming_producer or (self._app_streaming and not self._app_paused):
+            return
+        self._app_paused = False
+        self._resuming_producer = True
         try:
-            full = self._outgoing.closed or not self._outgoing.would_admit(1)
-            if self._app_streaming:
-                if full and not self._app_paused:
-                    self._app_paused = True
-                    producer.pauseProducing()
-                elif not full and self._app_paused:
-                    self._app_paused = False
-                    producer.resumeProducing()
-            elif not full:
-                producer.resumeProducing()
+            producer.resumeProducing()
         finally:
-            self._updating_producer = False
+            self._resuming_producer = False
 
     # -- reading API ---------------------------------------------------------
 
