@@ -278,6 +278,100 @@ class RejectedWithoutNack(P2PError):
         return f"connection refused without nack: {self.cause}"
 
 
+# -- Topology (pool, connect handler, P2P layer) ----------------------------
+
+
+class PointBanned(P2PError):
+    """We refuse to dial an address that is banned or greylisted."""
+
+    octez_id = "node.p2p_pool.point_banned"
+
+    def __init__(self, point: object) -> None:
+        super().__init__(point)
+        self.point = point
+
+    def __str__(self) -> str:
+        return f"the point {self.point} is banned"
+
+
+class PeerBanned(P2PError):
+    """The authenticated peer is banned or greylisted (closed without a Nack)."""
+
+    octez_id = "node.p2p_pool.peer_banned"
+
+    def __init__(self, peer_id: PeerId) -> None:
+        super().__init__(peer_id)
+        self.peer_id = peer_id
+
+    def __str__(self) -> str:
+        return f"the peer {self.peer_id} is banned"
+
+
+class TooManyConnections(P2PError):
+    """Too many connections to dial another one."""
+
+    octez_id = "node.p2p_pool.too_many_connections"
+
+
+class PrivateMode(P2PError):
+    """In private mode, only trusted points and peers may connect."""
+
+    octez_id = "node.p2p_pool.private_mode"
+
+
+class PendingConnection(P2PError):
+    """A connection to this point is already being set up."""
+
+    octez_id = "node.p2p_pool.pending_connection"
+
+    def __init__(self, point: object) -> None:
+        super().__init__(point)
+        self.point = point
+
+    def __str__(self) -> str:
+        return f"a connection to {self.point} is already pending"
+
+
+class Connected(P2PError):
+    """We are already connected to this point."""
+
+    octez_id = "node.p2p_pool.connected"
+
+    def __init__(self, point: object) -> None:
+        super().__init__(point)
+        self.point = point
+
+    def __str__(self) -> str:
+        return f"already connected to {self.point}"
+
+
+class IdentityCheckFailure(P2PError):
+    """The dialled point's expected peer id is not the one found there."""
+
+    octez_id = "node.p2p_connect_handler.identity_check_failure"
+
+    def __init__(self, point: object, expected: PeerId, found: PeerId) -> None:
+        super().__init__(point, expected, found)
+        self.point = point
+        self.expected = expected
+        self.found = found
+
+    def __str__(self) -> str:
+        return f"expected {self.expected} at {self.point}, found {self.found}"
+
+
+class MaintenanceDisabled(P2PError):
+    """``maintain`` was called on a layer without maintenance."""
+
+    octez_id = "node.p2p.maintenance_disabled"
+
+
+class P2PLayerDisabled(P2PError):
+    """The faked network does nothing."""
+
+    octez_id = "node.p2p.p2p_layer_disabled"
+
+
 # -- Identity ---------------------------------------------------------------
 
 

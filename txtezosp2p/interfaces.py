@@ -132,3 +132,155 @@ class IIOScheduler(Interface):
 
     def stat() -> object:
         """Totals and current rates of all connections together."""
+
+
+class IPool(Interface):
+    """Known points and peers, running connections (Octez ``P2p_pool``)."""
+
+    points = Attribute("Known points: ``Point`` to ``PointInfo``.")
+    peers = Attribute("Known peers: ``PeerId`` to ``PeerInfo``.")
+    active_connections = Attribute("Number of running connections.")
+
+    def register_point(point: Any, trusted: Any = None, expected_peer_id: Any = None) -> Any:
+        """Find or create a point."""
+
+    def register_peer(peer_id: Any) -> Any:
+        """Find or create a peer."""
+
+    def list_known_points(size: int = 50, ignore_private: bool = True) -> Any:
+        """Points worth telling others about."""
+
+    def watch(watcher: Any) -> Any:
+        """Call ``watcher`` with every pool event; returns a function to stop."""
+
+
+class IConnectHandler(Interface):
+    """Dials, accepts and sets up connections (Octez ``P2p_connect_handler``)."""
+
+    def connect(
+        point: Any, *, trusted: Any = None, expected_peer_id: Any = None, timeout: Any = None
+    ) -> Any:
+        """Dial ``point``; a Deferred firing with the running connection."""
+
+    def server_factory() -> Any:
+        """The factory a listening endpoint uses for incoming connections."""
+
+    def on_new_connection(hook: Any) -> None:
+        """Call ``hook(peer_id, connection)`` for each new running connection."""
+
+    def on_disconnection(hook: Any) -> None:
+        """Call ``hook(peer_id)`` when a running connection ends."""
+
+
+class IP2PConnection(Interface):
+    """A running connection of the P2P layer (Octez ``P2p_conn``)."""
+
+    peer_id = Attribute("The remote peer id.")
+    id_point = Attribute("The remote ``ConnectionId``.")
+    info = Attribute("The ``ConnectionInfo`` of the handshake.")
+
+    def send(message: Any) -> Any:
+        """Queue ``message``; a Deferred firing once queued."""
+
+    def try_send(message: Any) -> bool:
+        """Queue ``message`` if there is room; False if dropped."""
+
+    def recv() -> Any:
+        """A Deferred firing with the next application message."""
+
+    def disconnect(reason: str = "", wait: bool = False) -> Any:
+        """Close the connection."""
+
+    def stat() -> Any:
+        """Traffic statistics."""
+
+
+class IACL(Interface):
+    """Bans, greylists and their expiry (Octez ``P2p_acl``)."""
+
+    def banned_addr(address: Any) -> bool:
+        """Blacklisted or greylisted."""
+
+    def banned_peer(peer_id: Any) -> bool:
+        """Blacklisted or greylisted."""
+
+    def greylist_addr(address: Any) -> None:
+        """Greylist an address for about a day."""
+
+    def greylist_peer(peer_id: Any) -> None:
+        """Greylist a peer id."""
+
+
+class IP2P(Interface):
+    """The public API of a P2P layer (Octez ``P2p``, behaviour.md section 15)."""
+
+    peer_id = Attribute("Our peer id.")
+
+    def activate() -> Any:
+        """Start accepting and dialling."""
+
+    def shutdown() -> Any:
+        """Stop everything; a Deferred."""
+
+    def connect(point: Any, timeout: Any = None) -> Any:
+        """Dial a point; a Deferred firing with the connection."""
+
+    def connections() -> Any:
+        """The running connections."""
+
+    def iter_connections() -> Any:
+        """An iterator over the running connections."""
+
+    def fold_connections(function: Any, initial: Any) -> Any:
+        """Fold ``function`` over the running connections."""
+
+    def find_connection_by_peer_id(peer_id: Any) -> Any:
+        """The running connection to a peer, or None."""
+
+    def find_connection_by_point(point: Any) -> Any:
+        """The running connection to a point, or None."""
+
+    def global_stat() -> Any:
+        """Traffic of every connection together."""
+
+    def connection_stat(connection: Any) -> Any:
+        """Traffic of one connection."""
+
+    def disconnect(connection: Any, wait: bool = False, reason: str = "") -> Any:
+        """Close a connection; a Deferred."""
+
+    def send(connection: Any, message: Any) -> Any:
+        """Queue a message; a Deferred firing once queued."""
+
+    def try_send(connection: Any, message: Any) -> bool:
+        """Queue a message if there is room."""
+
+    def recv(connection: Any) -> Any:
+        """A Deferred firing with the next message of a connection."""
+
+    def recv_any() -> Any:
+        """A Deferred firing with ``(connection, message)``."""
+
+    def broadcast(connections: Any, message: Any) -> Any:
+        """Queue a message on many connections, best effort."""
+
+    def on_new_connection(hook: Any) -> None:
+        """Call ``hook(peer_id, connection)`` for each new connection."""
+
+    def on_disconnection(hook: Any) -> None:
+        """Call ``hook(peer_id)`` when a connection ends."""
+
+    def get_peer_metadata(peer_id: Any) -> Any:
+        """The upper layer's metadata about a peer."""
+
+    def set_peer_metadata(peer_id: Any, metadata: Any) -> None:
+        """Set the upper layer's metadata about a peer."""
+
+    def greylist_addr(address: Any) -> None:
+        """Greylist an address."""
+
+    def greylist_peer(peer_id: Any) -> None:
+        """Greylist a connected peer and its address."""
+
+    def watch(watcher: Any) -> Any:
+        """Subscribe to the global event stream."""

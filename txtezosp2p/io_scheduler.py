@@ -211,7 +211,7 @@ class IOScheduler(Service):
             backend=backend,
         )
 
-    # -- service -----------------------------------------------------------
+    # -- service -------------------------------------------------------------
 
     def startService(self) -> None:
         super().startService()
@@ -237,7 +237,7 @@ class IOScheduler(Service):
         self.read.new_period(elapsed_ms)
         self.write.new_period(elapsed_ms)
 
-    # -- configuration --------------------------------------------------------
+    # -- configuration -------------------------------------------------------
 
     def set_max_speed(
         self, download: int | None = _UNCHANGED, upload: int | None = _UNCHANGED
@@ -256,7 +256,7 @@ class IOScheduler(Service):
     def max_upload_speed(self) -> int | None:
         return self.write.cap
 
-    # -- connections -----------------------------------------------------------
+    # -- connections ---------------------------------------------------------
 
     def wrap(self, protocol: IProtocol) -> ScheduledConnection:
         """A protocol for the real transport that regulates ``protocol``'s traffic."""
@@ -346,7 +346,7 @@ class ScheduledConnection(Protocol):
     def slot(self, direction: _Direction) -> int:
         return self._slots[direction]
 
-    # -- the real transport's side ----------------------------------------------
+    # -- the real transport's side -------------------------------------------
 
     def makeConnection(self, transport: ITransport) -> None:
         self._read_slot, self._write_slot = self.scheduler._register(self)
@@ -398,7 +398,7 @@ class ScheduledConnection(Protocol):
         self.read_pending_bytes = self.write_pending_bytes = 0
         self.wrapped.connectionLost(reason)
 
-    # -- handing over (called by the directions) ----------------------------------
+    # -- handing over (called by the directions) -----------------------------
 
     def hand_over(self, direction: _Direction, from_high: bool) -> bool:
         """Hand one waiting piece over; True if more are waiting."""
@@ -435,7 +435,7 @@ class ScheduledConnection(Protocol):
             else:
                 self._real.resumeProducing()
 
-    # -- the wrapped protocol's side (ITransport, IConsumer) -------------------------
+    # -- the wrapped protocol's side (ITransport, IConsumer) -----------------
 
     @property
     def _real(self) -> Any:
@@ -521,7 +521,7 @@ class ScheduledConnection(Protocol):
     def stopProducing(self) -> None:
         self.abortConnection()
 
-    # -- write demand ----------------------------------------------------------------------
+    # -- write demand --------------------------------------------------------
 
     def _limit(self) -> int | None:
         return self.scheduler.write_queue_size
@@ -556,7 +556,7 @@ class ScheduledConnection(Protocol):
         if producer is not None:
             producer.stopProducing()
 
-    # -- statistics ---------------------------------------------------------------------------
+    # -- statistics ----------------------------------------------------------
 
     def stat(self) -> Stat:
         """This connection's totals and current rates; frozen once it is closed."""

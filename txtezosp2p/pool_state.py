@@ -36,7 +36,7 @@ def rfc3339(seconds: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}-00:00"
 
 
-# -- Reconnection delays (behaviour.md §5) --------------------------------------
+# -- Reconnection delays (behaviour.md §5) ----------------------------------
 
 
 @attrs.frozen(kw_only=True)
@@ -65,7 +65,7 @@ class Reconnection:
     end_time: float
 
 
-# -- States ------------------------------------------------------------------------------
+# -- States -----------------------------------------------------------------
 
 
 @attrs.frozen
@@ -105,7 +105,7 @@ DISCONNECTED = Disconnected()
 REQUESTED = Requested()
 
 
-# -- Events -----------------------------------------------------------------------------------
+# -- Events -----------------------------------------------------------------
 
 
 @attrs.frozen
@@ -163,7 +163,7 @@ class PoolEvent:
         return out
 
 
-# -- Point info --------------------------------------------------------------------------------
+# -- Point info -------------------------------------------------------------
 
 
 @attrs.define(eq=False)
@@ -312,7 +312,7 @@ class PointInfo:
         return out
 
 
-# -- Peer info -------------------------------------------------------------------------------------
+# -- Peer info --------------------------------------------------------------
 
 
 def constant_score(_: Any) -> float:

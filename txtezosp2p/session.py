@@ -1093,6 +1093,27 @@ class Session(Protocol):
         self._update_app_producer(refused=True)
         return False
 
+    def encode(self, message: object) -> bytes:
+        """The encoded body of ``message``, for :meth:`write_body_now` (Octez ``encode``)."""
+        return self._body(message)
+
+    def write_body_now(self, body: bytes) -> bool:
+        """
+        Queue an already encoded body if there is room (Octez
+        ``write_encoded_now``): a broadcast encodes a message once and
+        queues it on every connection.
+        """
+        if self._outgoing.closed:
+            raise ConnectionClosed(self.close_reason or "connection closed")
+        if len(body) + 4 > self._max_record:
+            raise InvalidMessageSize(f"message of {len(body) + 4} bytes exceeds {self._max_record}")
+        if self._outgoing.push_now((body, True, None), len(body) + 4):
+            self._flush()
+            self._update_app_producer()
+            return True
+        self._update_app_producer(refused=True)
+        return False
+
     def write_sync(self, message: object) -> Deferred[None]:
         """Queue ``message``; fires once it has been handed to the kernel."""
         try:
@@ -1158,7 +1179,7 @@ class Session(Protocol):
             self._flushing = False
         self._update_app_producer()
 
-    # -- application producers ------------------------------------------------
+    # -- application producers -----------------------------------------------
 
     def registerProducer(self, producer: Any, streaming: bool) -> None:
         """
@@ -1401,11 +1422,13 @@ def connect_session(
     point: Point | None = None,
     timeout: float | None = None,
     scheduler: Any = None,
+    session: Session | None = None,
 ) -> Deferred[Session]:
     """
     Dial ``endpoint`` and run the handshake as the initiator; with a
     ``scheduler`` (an :class:`~txtezosp2p.io_scheduler.IOScheduler`) the
-    connection's traffic is regulated.
+    connection's traffic is regulated.  ``session`` is an outgoing
+    :class:`Session` built by the caller (by default one is made).
 
     The whole attempt, TCP connect included, must finish within ``timeout``
     (the ``connection_timeout`` of the limits by default).  Fires with the
@@ -1419,7 +1442,10 @@ def connect_session(
     if timeout is None:
         timeout = config.limits.connection_timeout
     deadline = clock.seconds() + timeout
-    session = Session(config, clock, incoming=False, point=point, deadline=deadline)
+    if session is None:
+        session = Session(config, clock, incoming=False, point=point, deadline=deadline)
+    else:
+        session._deadline = deadline
     result: Deferred[Session] = Deferred(lambda _: _abort_attempt())
     connecting = connectProtocol(
         endpoint, session if scheduler is None else scheduler.wrap(session)

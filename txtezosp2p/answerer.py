@@ -1,0 +1,283 @@
+# -*- test-case-name: tests.test_answerer -*-
+"""
+Reactions to the P2P control messages (Octez ``P2p_protocol``,
+behaviour.md §7.4-§7.6):
+
+* **Bootstrap** from a public peer: answer with an Advertise of up to 50
+  known public points;
+* **Advertise**: register the points (trust unchanged);
+* **Swap_request(P)**: unless a swap happened less than ``swap_linger``
+  ago or P is known and not disconnected, answer Swap_ack naming another of
+  our connections D, connect to P and, on success, drop D;
+* **Swap_ack(Q)**, only on a connection where we sent a Swap_request:
+  connect to Q and, on success, drop the connection we proposed;
+* **application messages**: into the connection's bounded queue.
+
+:class:`PrivateAnswerer` (private mode) ignores every control message and
+only queues application messages.  With ``disable_peer_discovery``,
+Bootstrap and Advertise are ignored.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
+
+from . import _events as ev
+from .encoding import Advertise, Bootstrap, SwapAck, SwapRequest
+from .ids import PeerId, Point
+from .pool_state import Disconnected, PoolEvent, Running
+
+if TYPE_CHECKING:
+    from .connection import P2PConnection
+    from .pool import Pool
+
+_log = ev.logger("p2p.protocol")
+
+#: How many points an Advertise answer carries at most.
+ADVERTISE_SIZE = 50
+
+Connect = Callable[[Point], Deferred[Any]]
+
+
+class Answerer:
+    """The default answerer (public node)."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        clock: IReactorTime,
+        *,
+        connect: Connect | None = None,
+        swap_linger: float | None = 30.0,
+        disable_peer_discovery: bool = False,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.pool = pool
+        self.clock = clock
+        #: Late-bound: the connect handler needs the answerer and vice versa.
+        self.connect: Connect | None = connect
+        self.swap_linger = swap_linger
+        self.disable_peer_discovery = disable_peer_discovery
+        self.rng = rng or random.Random()
+        self.latest_accepted_swap = float("-inf")
+        self.latest_successful_swap = float("-inf")
+
+    def _event(self, kind: str, source: PeerId) -> None:
+        self.pool.emit(PoolEvent(kind, source=source))
+
+    # -- discovery -----------------------------------------------------------
+
+    def bootstrap(self, conn: P2PConnection) -> None:
+        _log.debug(
+            "bootstrap from {peer_id}", event="bootstrap_received", peer_id=str(conn.peer_id)
+        )
+        self._event("bootstrap_received", conn.peer_id)
+        if self.disable_peer_discovery:
+            return
+        if conn.private:
+            _log.warn(
+                "ignoring bootstrap from private peer {peer_id}",
+                event="private_node_request",
+                peer_id=str(conn.peer_id),
+            )
+            return
+        points = self.pool.list_known_points(ADVERTISE_SIZE, ignore_private=True)
+        if not points:
+            return
+        _log.debug(
+            "advertising {count} points to {peer_id}",
+            event="get_points",
+            medium="advertise",
+            count=len(points),
+            peer_id=str(conn.peer_id),
+        )
+        if conn.try_send(Advertise(points)):
+            self._event("advertise_sent", conn.peer_id)
+        else:
+            _log.warn(
+                "could not advertise to {peer_id}",
+                event="advertise_sending_failed",
+                peer_id=str(conn.peer_id),
+            )
+
+    def advertise(self, conn: P2PConnection, points: tuple[Point, ...]) -> None:
+        _log.debug(
+            "{count} points advertised by {peer_id}",
+            event="advertise_received",
+            count=len(points),
+            peer_id=str(conn.peer_id),
+        )
+        self._event("advertise_received", conn.peer_id)
+        if self.disable_peer_discovery:
+            return
+        for point in points:
+            self.pool.register_new_point(point)
+
+    def send_bootstrap(self, conn: P2PConnection) -> bool:
+        """Ask ``conn`` for points (maintenance does this when short of connections)."""
+        if self.disable_peer_discovery:
+            _log.warn("peer discovery disabled", event="peer_discovery_disabled")
+            return False
+        if conn.private:
+            return False
+        if conn.try_send(Bootstrap()):
+            self._event("bootstrap_sent", conn.peer_id)
+            return True
+        return False
+
+    # -- swaps ---------------------------------------------------------------
+
+    def _public_with_port(self, exclude: P2PConnection | None = None) -> list[P2PConnection]:
+        return [
+            c
+            for c in self.pool.connections()
+            if c is not exclude and not c.private and c.point is not None and not c.closed
+        ]
+
+    def send_swap_request(self) -> bool:
+        """
+        Propose to a random peer R another of our peers C (behaviour.md §7.4):
+        needs two public connections with a known listening port.
+        """
+        candidates = [c for c in self.pool.connections() if not c.private and not c.closed]
+        if len(candidates) < 2:
+            return False
+        recipient = self.rng.choice(candidates)
+        proposals = self._public_with_port(exclude=recipient)
+        if not proposals:
+            return False
+        proposal = self.rng.choice(proposals)
+        assert proposal.point is not None
+        if not recipient.try_send(SwapRequest(proposal.point, proposal.peer_id)):
+            return False
+        recipient.last_sent_swap_request = (self.clock.seconds(), proposal.peer_id)
+        self._event("swap_request_sent", recipient.peer_id)
+        return True
+
+    def swap_request(self, conn: P2PConnection, point: Point, peer_id: PeerId) -> None:
+        _log.info(
+            "swap request from {peer_id}: {point}",
+            event="swap_request_received",
+            peer_id=str(conn.peer_id),
+            point=point.to_text(),
+        )
+        self._event("swap_request_received", conn.peer_id)
+        if self.swap_linger is None:
+            return
+        now = self.clock.seconds()
+        latest = max(self.latest_successful_swap, self.latest_accepted_swap)
+        known = self.pool.points.get(point)
+        if now - latest < self.swap_linger or (
+            known is not None and not isinstance(known.state, Disconnected)
+        ):
+            _log.info(
+                "swap request from {peer_id} ignored",
+                event="swap_request_ignored",
+                peer_id=str(conn.peer_id),
+            )
+            self._event("swap_request_ignored", conn.peer_id)
+            return
+        others = self._public_with_port(exclude=conn)
+        if not others:
+            _log.info("no swap candidate", event="no_swap_candidate")
+            return
+        dropped = self.rng.choice(others)
+        assert dropped.point is not None
+        if not conn.try_send(SwapAck(dropped.point, dropped.peer_id)):
+            return
+        self._event("swap_ack_sent", conn.peer_id)
+        self.latest_accepted_swap = now
+        self._swap(conn, point, dropped.peer_id)
+
+    def swap_ack(self, conn: P2PConnection, point: Point, peer_id: PeerId) -> None:
+        _log.info(
+            "swap ack from {peer_id}: {point}",
+            event="swap_ack_received",
+            peer_id=str(conn.peer_id),
+            point=point.to_text(),
+        )
+        self._event("swap_ack_received", conn.peer_id)
+        if self.swap_linger is None or conn.last_sent_swap_request is None:
+            return
+        known = self.pool.points.get(point)
+        if known is not None and isinstance(known.state, Running):
+            return
+        _, proposed = conn.last_sent_swap_request
+        self._swap(conn, point, proposed)
+
+    def _swap(self, source: P2PConnection, point: Point, drop: PeerId) -> None:
+        """Connect to ``point``; once connected, drop our connection to ``drop``."""
+        if self.connect is None:
+            return
+        attempt = self.connect(point)
+
+        def succeeded(_: object) -> None:
+            self.latest_successful_swap = self.clock.seconds()
+            _log.info(
+                "swap with {peer_id} done", event="swap_succeeded", peer_id=str(source.peer_id)
+            )
+            self._event("swap_success", source.peer_id)
+            victim = self.pool.connection_for_peer(drop)
+            if victim is not None:
+                victim.disconnect("peer swapped")
+
+        def failed(failure: Failure) -> None:
+            self.latest_accepted_swap = self.latest_successful_swap
+            _log.info(
+                "swap with {peer_id} failed: {error}",
+                event="swap_failed",
+                peer_id=str(source.peer_id),
+                error=failure.getErrorMessage(),
+            )
+            self._event("swap_failure", source.peer_id)
+
+        attempt.addCallbacks(succeeded, failed)
+
+    # -- application messages ------------------------------------------------
+
+    def message(self, conn: P2PConnection, message: object) -> Deferred[None]:
+        return conn.push_app_message(message)
+
+
+class PrivateAnswerer(Answerer):
+    """The answerer of a private node: control messages are ignored (behaviour.md §7.5)."""
+
+    def bootstrap(self, conn: P2PConnection) -> None:
+        _log.warn(
+            "private node: bootstrap from {peer_id} ignored",
+            event="private_node_peers_request",
+            peer_id=str(conn.peer_id),
+        )
+
+    def advertise(self, conn: P2PConnection, points: tuple[Point, ...]) -> None:
+        _log.warn(
+            "private node: advertise from {peer_id} ignored",
+            event="private_node_new_peers",
+            peer_id=str(conn.peer_id),
+        )
+
+    def swap_request(self, conn: P2PConnection, point: Point, peer_id: PeerId) -> None:
+        _log.warn(
+            "private node: swap request from {peer_id} ignored",
+            event="private_node_swap_request",
+            peer_id=str(conn.peer_id),
+        )
+
+    def swap_ack(self, conn: P2PConnection, point: Point, peer_id: PeerId) -> None:
+        _log.warn(
+            "private node: swap ack from {peer_id} ignored",
+            event="private_node_swap_ack",
+            peer_id=str(conn.peer_id),
+        )
+
+    def send_bootstrap(self, conn: P2PConnection) -> bool:
+        return False
+
+    def send_swap_request(self) -> bool:
+        return False

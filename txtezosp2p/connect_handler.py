@@ -1,0 +1,523 @@
+# -*- test-case-name: tests.test_connect_handler -*-
+"""
+Setting up and tearing down connections (Octez ``P2p_connect_handler``,
+behaviour.md §3).
+
+* :meth:`ConnectHandler.connect` dials a point after Octez's checks, in
+  Octez's order: banned or greylisted address, too many connections,
+  private mode, pending or running connection (§3.2).
+* :meth:`ConnectHandler.server_factory` accepts incoming connections,
+  closing at once those over ``max_incoming_connections`` and those from
+  banned or greylisted addresses (§3.3).
+* As the sessions' :class:`~txtezosp2p.interfaces.IAuthenticationGate`,
+  :meth:`ConnectHandler.decide` runs the checks after authentication
+  (§3.4): banned peer, expected peer id, version, free slots, private mode,
+  already connected; and answers Ack, Nack (with up to 50 alternative
+  points) or nothing.
+* Established connections become :class:`~txtezosp2p.connection.P2PConnection`
+  objects registered in the pool (§3.6); their end updates the pool, calls
+  the disconnection hooks and fires ``too_few_connections``.
+
+Failures update the point's state (its reconnection delay grows) and
+greylist the remote address where Octez does (§6.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from twisted.internet.defer import Deferred, fail
+from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.protocol import Factory, Protocol
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from . import _events as ev
+from .answerer import Answerer
+from .connection import P2PConnection
+from .errors import (
+    Connected,
+    IdentityCheckFailure,
+    Myself,
+    NackMotive,
+    P2PError,
+    PeerBanned,
+    PendingConnection,
+    PointBanned,
+    PrivateMode,
+    Rejected,
+    RejectedByNack,
+    RejectedNoCommonProtocol,
+    TooManyConnections,
+    greylists_ip,
+)
+from .ids import ConnectionId, PeerId, Point, format_host, to_ipv6
+from .interfaces import IAuthenticationGate, IConnectHandler
+from .limits import Limits
+from .pool import Pool
+from .pool_state import Accepted, PeerInfo, PointInfo, PoolEvent, Requested, Running
+from .session import (
+    Accept,
+    ConnectionInfo,
+    Decision,
+    Refuse,
+    Reject,
+    Session,
+    SessionConfig,
+    connect_session,
+)
+
+_log = ev.logger("p2p.connect_handler")
+
+#: Alternative points sent in a Nack (behaviour.md §3.5).
+NACK_ALTERNATIVES = 50
+VERSION_MOTIVES = (
+    NackMotive.UNKNOWN_CHAIN_NAME,
+    NackMotive.DEPRECATED_P2P_VERSION,
+    NackMotive.DEPRECATED_DISTRIBUTED_DB_VERSION,
+)
+
+
+@attrs.frozen
+class ConnectionBounds:
+    """The thresholds derived from min ≤ expected ≤ max (behaviour.md §3.1)."""
+
+    min_threshold: int
+    min_target: int
+    max_target: int
+    max_threshold: int
+
+    @classmethod
+    def of(cls, limits: Limits) -> ConnectionBounds:
+        low, expected, high = (
+            limits.min_connections,
+            limits.expected_connections,
+            limits.max_connections,
+        )
+        step_min = (expected - low) // 3
+        step_max = (high - expected) // 3
+        return cls(
+            min_threshold=low + step_min,
+            min_target=low + 2 * step_min,
+            max_target=high - 2 * step_max,
+            max_threshold=high - step_max,
+        )
+
+
+@attrs.define
+class _Attempt:
+    """What the handler remembers about one handshake under way."""
+
+    session: Session
+    incoming: bool
+    address: Any
+    point_info: PointInfo | None = None
+    peer_info: PeerInfo | None = None
+    accepted: bool = False
+
+
+NewConnectionHook = Callable[[PeerId, P2PConnection], None]
+DisconnectionHook = Callable[[PeerId], None]
+
+
+@implementer(IAuthenticationGate, IConnectHandler)
+class ConnectHandler:
+    """
+    Dials and accepts connections, decides who gets in, and keeps the pool
+    up to date.  ``reactor`` must provide TCP and time; ``clock`` (by default
+    the reactor) is used for every timeout and timestamp.
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        pool: Pool,
+        session_config: SessionConfig,
+        answerer: Answerer,
+        *,
+        clock: IReactorTime | None = None,
+        scheduler: Any = None,
+        private_mode: bool = False,
+        disable_peer_discovery: bool = False,
+        maintenance: bool = True,
+    ) -> None:
+        self.reactor = reactor
+        self.clock: IReactorTime = clock or reactor
+        self.pool = pool
+        self.acl = pool.acl
+        self.answerer = answerer
+        self.scheduler = scheduler
+        self.private_mode = private_mode
+        self.disable_peer_discovery = disable_peer_discovery
+        self.limits: Limits = session_config.limits
+        self.bounds = ConnectionBounds.of(self.limits)
+        self.connections_threshold = (
+            self.bounds.max_threshold if maintenance else self.limits.max_connections
+        )
+        self.session_config = attrs.evolve(session_config, gate=self)
+        self.versions = session_config.versions
+        self._attempts: dict[Session, _Attempt] = {}
+        self._incoming: set[Session] = set()
+        self._new_connection_hooks: list[NewConnectionHook] = []
+        self._disconnection_hooks: list[DisconnectionHook] = []
+        self.answerer.connect = self.connect
+
+    # -- hooks ---------------------------------------------------------------
+
+    def on_new_connection(self, hook: NewConnectionHook) -> None:
+        """Call ``hook(peer_id, connection)`` for every connection that starts running."""
+        self._new_connection_hooks.insert(0, hook)  # most recently registered first
+
+    def on_disconnection(self, hook: DisconnectionHook) -> None:
+        """Call ``hook(peer_id)`` when a running connection ends."""
+        self._disconnection_hooks.insert(0, hook)
+
+    @property
+    def incoming_in_flight(self) -> int:
+        return len(self._incoming)
+
+    def now(self) -> float:
+        return self.clock.seconds()
+
+    # -- outgoing (behaviour.md §3.2) ----------------------------------------
+
+    def connect(
+        self,
+        point: Point,
+        *,
+        trusted: bool | None = None,
+        expected_peer_id: PeerId | None = None,
+        timeout: float | None = None,
+    ) -> Deferred[P2PConnection]:
+        """Dial ``point``; fires with the running connection or fails with a typed error."""
+        if self.acl.banned_addr(point.addr):
+            return fail(PointBanned(point))
+        if self.pool.active_connections > self.limits.max_connections:
+            return fail(TooManyConnections())
+        info = self.pool.register_point(point, trusted, expected_peer_id)
+        if self.private_mode and not info.trusted:
+            return fail(PrivateMode())
+        if isinstance(info.state, Requested | Accepted):
+            return fail(PendingConnection(point))
+        if isinstance(info.state, Running):
+            return fail(Connected(point))
+        info.set_requested(self.now())
+        self.pool.emit(PoolEvent("outgoing_connection", point=point))
+        _log.debug("connecting to {point}", event="connect_status", point=str(point))
+        session = Session(self.session_config, self.clock, incoming=False, point=point)
+        self._attempts[session] = _Attempt(session, False, point.addr, point_info=info)
+        endpoint = HostnameEndpoint(
+            self.reactor,
+            format_host(point.addr),
+            point.port,
+            timeout=self.limits.connection_timeout,
+        )
+        attempt = connect_session(
+            self.session_config,
+            self.clock,
+            endpoint,
+            point=point,
+            timeout=timeout,
+            scheduler=self.scheduler,
+            session=session,
+        )
+        return attempt.addCallbacks(self._established, self._failed, errbackArgs=(session,))
+
+    # -- incoming (behaviour.md §3.3) ----------------------------------------
+
+    def server_factory(self) -> Factory:
+        """The factory a listening endpoint uses for incoming connections."""
+        return _IncomingFactory(self)
+
+    def _accept(self, address: IAddress) -> Protocol | None:
+        host = getattr(address, "host", None)
+        if not isinstance(host, str):
+            host = "::"
+        ip = to_ipv6(host)
+        port = getattr(address, "port", 0)
+        self.pool.emit(PoolEvent("incoming_connection", point=Point(ip, port) if port else None))
+        if len(self._incoming) >= self.limits.max_incoming_connections:
+            _log.info(
+                "too many incoming connections: refusing {addr}",
+                event="incoming_connection_error",
+                addr=host,
+            )
+            return None
+        if self.acl.banned_addr(ip):
+            _log.info(
+                "refusing banned address {addr}", event="incoming_connection_error", addr=host
+            )
+            return None
+        session = Session(self.session_config, self.clock, incoming=True)
+        self._attempts[session] = _Attempt(session, True, ip)
+        self._incoming.add(session)
+        established = session.when_established()
+        established.addCallbacks(self._established, self._failed, errbackArgs=(session,))
+        established.addErrback(lambda _: None)  # the failure is handled and logged
+        return session if self.scheduler is None else self.scheduler.wrap(session)
+
+    # -- the gate (behaviour.md §3.4) ----------------------------------------
+
+    def decide(self, session: Any, info: object) -> Decision:
+        assert isinstance(info, ConnectionInfo)
+        attempt = self._attempts.get(session)
+        if attempt is None:  # not ours: be safe
+            return Refuse(PeerBanned(info.peer_id))
+        peer_id = info.peer_id
+        if self.acl.banned_peer(peer_id):
+            return Refuse(PeerBanned(peer_id))
+        point_info = attempt.point_info
+        if info.incoming:
+            point = info.id_point.point()
+            point_info = self.pool.register_new_point(point) if point is not None else None
+            attempt.point_info = point_info
+        if (
+            point_info is not None
+            and point_info.expected_peer_id is not None
+            and point_info.expected_peer_id != peer_id
+        ):
+            return Refuse(
+                IdentityCheckFailure(point_info.point, point_info.expected_peer_id, peer_id)
+            )
+        peer_info = self.pool.register_peer(peer_id)
+        attempt.peer_info = peer_info
+        motive: NackMotive | None = None
+        chosen = self.versions.select(info.announced_version)
+        if isinstance(chosen, NackMotive):
+            motive = chosen
+        elif self.pool.active_connections >= self.connections_threshold:
+            motive = NackMotive.TOO_MANY_CONNECTIONS
+        elif (
+            self.private_mode
+            and not (point_info is not None and point_info.trusted)
+            and not peer_info.trusted
+        ):
+            if point_info is not None:
+                point_info.known_public = not info.private_node
+            _log.info(
+                "private mode: refusing {peer_id}", event="peer_rejected", peer_id=str(peer_id)
+            )
+            return Refuse(PrivateMode())
+        elif (
+            point_info is not None
+            and (
+                isinstance(point_info.state, Accepted | Running)
+                or (isinstance(point_info.state, Requested) and info.incoming)
+            )
+        ) or isinstance(peer_info.state, Accepted | Running):
+            motive = NackMotive.ALREADY_CONNECTED
+        if point_info is not None:
+            point_info.known_public = not info.private_node
+        if motive is not None:
+            alternatives = (
+                []
+                if self.disable_peer_discovery
+                else self.pool.list_known_points(NACK_ALTERNATIVES, ignore_private=True)
+            )
+            self.pool.emit(
+                PoolEvent(
+                    "rejecting_request",
+                    point=point_info.point if point_info else None,
+                    connection_id=info.id_point,
+                    peer_id=peer_id,
+                )
+            )
+            _log.info(
+                "rejecting {peer_id}: {motive}",
+                event="authenticate_status",
+                type="reject",
+                peer_id=str(peer_id),
+                motive=motive.describe(),
+            )
+            error: Any
+            if motive in VERSION_MOTIVES:
+                error = RejectedNoCommonProtocol(info.announced_version, motive)
+            else:
+                error = Rejected(peer_id, motive)
+            return Reject(motive, error, alternatives)
+        assert not isinstance(chosen, NackMotive)
+        now = self.now()
+        if point_info is not None:
+            point_info.set_accepted(now, peer_id)
+        peer_info.set_accepted(now, info.id_point)
+        attempt.accepted = True
+        self.pool.emit(
+            PoolEvent(
+                "accepting_request",
+                point=point_info.point if point_info else None,
+                connection_id=info.id_point,
+                peer_id=peer_id,
+            )
+        )
+        return Accept(chosen)
+
+    # -- outcomes ------------------------------------------------------------
+
+    def _established(self, session: Session) -> P2PConnection:
+        attempt = self._attempts.pop(session)
+        self._incoming.discard(session)
+        info = session.info
+        assert info is not None and attempt.peer_info is not None
+        connection = P2PConnection(
+            session,
+            clock=self.clock,
+            answerer=self.answerer,
+            app_queue_size=self.limits.incoming_app_message_queue_size,
+            on_decoding_error=self._decoding_error,
+        )
+        now = self.now()
+        peer_id = info.peer_id
+        if attempt.point_info is not None:
+            attempt.point_info.set_running(now, peer_id, known_public=not info.private_node)
+            self.pool.connected_points[attempt.point_info.point] = connection
+        attempt.peer_info.set_running(now, info.id_point)
+        self.pool.connected_peers[peer_id] = connection
+        connection.point_info = attempt.point_info
+        connection.peer_info = attempt.peer_info
+        self.pool.emit(
+            PoolEvent("connection_established", connection_id=info.id_point, peer_id=peer_id)
+        )
+        _log.info(
+            "new connection to {peer_id} at {point}",
+            event="new_connection",
+            peer_id=str(peer_id),
+            point=str(info.id_point),
+            direction="incoming" if info.incoming else "outgoing",
+        )
+        self.pool.new_connection.fire()
+        session.when_closed().addCallback(self._teardown, connection)
+        for hook in list(self._new_connection_hooks):
+            try:
+                hook(peer_id, connection)
+            except Exception:
+                _log.failure("new-connection hook failed", event="unexpected_error")
+        if self.pool.active_connections >= self.limits.max_connections:
+            _log.info("too many connections", event="trigger_maintenance_too_many_connections")
+            self.pool.emit(PoolEvent("too_many_connections"))
+            self.pool.too_many_connections.fire()
+        connection.start()
+        return connection
+
+    def _failed(self, failure: Failure, session: Session) -> Failure:
+        attempt = self._attempts.pop(session, None)
+        self._incoming.discard(session)
+        if attempt is None:
+            return failure
+        error = failure.value
+        now = self.now()
+        if error is not None and greylists_ip(error):
+            # Octez greylists only before the Ack step; a malformed Ack or Nack
+            # (e.g. more than 100 alternative points) is just as hostile, and
+            # Octez's own comment says it should be greylisted (behaviour.md §3.4).
+            self.acl.greylist_addr(attempt.address)
+        if isinstance(error, Myself) and error.connection_id.port is not None:
+            self.pool.add_myself(Point(error.connection_id.addr, error.connection_id.port))
+        point_info = attempt.point_info
+        if point_info is not None and isinstance(point_info.state, Requested | Accepted):
+            point_info.set_disconnected(now, self.pool.reconnection)
+        if attempt.peer_info is not None and isinstance(attempt.peer_info.state, Accepted):
+            attempt.peer_info.set_disconnected(now)
+        if attempt.accepted and attempt.incoming:
+            info = session.info
+            self.pool.emit(
+                PoolEvent(
+                    "request_rejected",
+                    point=point_info.point if point_info else None,
+                    connection_id=info.id_point if info else None,
+                    peer_id=info.peer_id if info else None,
+                )
+            )
+        elif not attempt.accepted:
+            self.pool.emit(
+                PoolEvent(
+                    "authentication_failed",
+                    point=point_info.point if point_info else _point_of(session),
+                )
+            )
+        if isinstance(error, RejectedByNack) and error.alternative_points:
+            _log.info(
+                "rejected by {peer}: {count} alternative points",
+                event="connection_rejected_by_peers",
+                peer=str(session.peer_id),
+                count=len(error.alternative_points),
+            )
+            if not self.disable_peer_discovery:
+                for point in error.alternative_points:
+                    self.pool.register_new_point(point)
+        if isinstance(error, RejectedNoCommonProtocol) and not attempt.incoming and point_info:
+            self.pool.forget_point(point_info.point)
+        return failure
+
+    def _teardown(self, reason: str, connection: P2PConnection) -> None:
+        now = self.now()
+        requested = connection.close_reason is not None
+        point_info: PointInfo | None = connection.point_info
+        peer_info: PeerInfo = connection.peer_info
+        if point_info is not None:
+            if isinstance(point_info.state, Running):
+                point_info.set_disconnected(now, self.pool.reconnection, requested=requested)
+            if self.pool.connected_points.get(point_info.point) is connection:
+                del self.pool.connected_points[point_info.point]
+        if isinstance(peer_info.state, Running):
+            peer_info.set_disconnected(now, requested=requested)
+        if self.pool.connected_peers.get(connection.peer_id) is connection:
+            del self.pool.connected_peers[connection.peer_id]
+        self.pool.emit(PoolEvent("disconnection", peer_id=connection.peer_id))
+        _log.info(
+            "disconnected from {peer_id}: {reason}",
+            event="disconnected",
+            peer_id=str(connection.peer_id),
+            reason=connection.close_reason or reason,
+        )
+        connection.connection_lost(reason)
+        for hook in list(self._disconnection_hooks):
+            try:
+                hook(connection.peer_id)
+            except Exception:
+                _log.failure("disconnection hook failed", event="unexpected_error")
+        if self.pool.active_connections < self.limits.min_connections:
+            self.pool.emit(PoolEvent("too_few_connections"))
+            self.pool.too_few_connections.fire()
+
+    def _decoding_error(self, connection: P2PConnection, error: P2PError) -> None:
+        """A malformed message or chunk on a running connection: greylist peer and address."""
+        _log.info(
+            "greylisting {peer_id}: {error}",
+            event="greylist_peer",
+            peer_id=str(connection.peer_id),
+            error=str(error),
+        )
+        self.acl.greylist_addr(connection.id_point.addr)
+        self.acl.greylist_peer(connection.peer_id)
+
+    # -- administration ------------------------------------------------------
+
+    def cancel_incoming(self) -> None:
+        """Abort every incoming handshake under way (at shutdown)."""
+        for session in list(self._incoming):
+            session.close("shutting down")
+
+
+def _point_of(session: Session) -> Point | None:
+    if session.point is not None:
+        return session.point
+    info = session.info
+    return info.id_point.point() if info is not None else None
+
+
+class _IncomingFactory(Factory):
+    noisy = False
+
+    def __init__(self, handler: ConnectHandler) -> None:
+        self.handler = handler
+
+    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
+        if addr is None:
+            return None
+        return self.handler._accept(addr)
+
+
+__all__ = ["ConnectHandler", "ConnectionBounds", "ConnectionId"]

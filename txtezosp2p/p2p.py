@@ -1,0 +1,560 @@
+# -*- test-case-name: tests.test_p2p -*-
+"""
+The P2P layer as one object (Octez ``P2p``, behaviour.md §1, §15): what an
+embedding Twisted application creates with its configuration, limits,
+message encodings and metadata, and then uses to talk to peers.
+
+:class:`P2P` is a ``MultiService`` that builds and wires the ACL, the IO
+scheduler, the pool, the answerer and the connect handler; every operation
+that waits returns a ``Deferred``.  :func:`faked_network` gives an object
+with the same interface that opens no socket (Octez ``faked_network``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import attrs
+from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred, DeferredList, fail, succeed
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from . import _events as ev
+from .acl import ACL
+from .answerer import Answerer, PrivateAnswerer
+from .connect_handler import ConnectHandler
+from .connection import P2PConnection
+from .crypto import PowTarget
+from .encoding import (
+    ConnectionMetadata,
+    MessageEncoding,
+    MetadataConfig,
+    P2PMessageCodec,
+    default_metadata_config,
+)
+from .errors import ConnectionClosed, ConnectionFailed, P2PLayerDisabled
+from .identity import Identity
+from .ids import PeerId, Point, to_ipv6
+from .interfaces import IP2P
+from .io_scheduler import IOScheduler
+from .limits import Limits
+from .pool import PeerMetaConfig, Pool
+from .pool_state import PoolEvent, ReconnectionConfig
+from .session import SessionConfig, Stat, Versions
+
+_log = ev.logger("p2p")
+
+T = TypeVar("T")
+
+
+@attrs.frozen(kw_only=True)
+class P2PConfig:
+    """The configuration of a P2P layer (Octez ``P2p.config``)."""
+
+    identity: Identity
+    versions: Versions
+    #: Endpoint strings to listen on (``tcp:9732``...); none: no incoming connections.
+    listen: tuple[str, ...] = ()
+    #: Port announced to peers; by default the first listening TCP port.
+    advertised_port: int | None = None
+    #: Points to trust (and dial first), with the peer id expected there.
+    trusted_points: tuple[tuple[Point, PeerId | None], ...] = ()
+    private_mode: bool = False
+    proof_of_work_target: float = 26.0
+    reconnection: ReconnectionConfig = attrs.field(factory=ReconnectionConfig)
+    disable_mempool: bool = False
+    disable_peer_discovery: bool = False
+    trust_discovered_peers: bool = False
+    #: ``peers.json``; ``None``: nothing is loaded or saved.
+    peers_file: str | None = None
+
+
+@implementer(IP2P)
+class P2P(MultiService):
+    """
+    A P2P layer: create it, register ``on_new_connection`` hooks, then
+    :meth:`activate` (or start it as a service).  ``clock`` defaults to the
+    reactor; tests inject a ``task.Clock`` for timers while sockets stay real.
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        config: P2PConfig,
+        limits: Limits | None = None,
+        *,
+        message_encodings: Sequence[MessageEncoding[Any]] = (),
+        peer_meta: PeerMetaConfig | None = None,
+        conn_meta: MetadataConfig[Any] | None = None,
+        clock: Any = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__()
+        self.reactor = reactor
+        self.clock = clock or reactor
+        self.config = config
+        self.limits = limits = limits or Limits()
+        self.rng = rng or random.Random()
+        self.codec = P2PMessageCodec(message_encodings)
+        self.conn_meta = conn_meta or default_metadata_config(
+            ConnectionMetadata(config.disable_mempool, config.private_mode)
+        )
+        self.acl = ACL(self.clock, limits)
+        self.acl.setServiceParent(self)
+        self.scheduler = IOScheduler.from_limits(self.clock, limits)
+        self.scheduler.setServiceParent(self)
+        self.pool = Pool(
+            self.clock,
+            self.acl,
+            limits=limits,
+            reconnection=config.reconnection,
+            peer_meta=peer_meta,
+            rng=self.rng,
+        )
+        answerer_class = PrivateAnswerer if config.private_mode else Answerer
+        self.answerer = answerer_class(
+            self.pool,
+            self.clock,
+            swap_linger=limits.swap_linger,
+            disable_peer_discovery=config.disable_peer_discovery,
+            rng=self.rng,
+        )
+        session_config = SessionConfig(
+            identity=config.identity,
+            versions=config.versions,
+            codec=self.codec,
+            pow_target=PowTarget.of_difficulty(config.proof_of_work_target),
+            metadata=self.conn_meta,
+            advertised_port=config.advertised_port,
+            limits=limits,
+        )
+        self.handler = ConnectHandler(
+            reactor,
+            self.pool,
+            session_config,
+            self.answerer,
+            clock=self.clock,
+            scheduler=self.scheduler,
+            private_mode=config.private_mode,
+            disable_peer_discovery=config.disable_peer_discovery,
+            maintenance=limits.maintenance_idle_time is not None,
+        )
+        for point, expected in config.trusted_points:
+            self.pool.register_point(point, trusted=True, expected_peer_id=expected)
+        self.ports: list[IListeningPort] = []
+        #: Connections that may have application messages, in turn order (a set).
+        self._ready: OrderedDict[P2PConnection, None] = OrderedDict()
+        self._any_waiters: deque[Deferred[tuple[P2PConnection, object]]] = deque()
+        self._serving_any = False
+        self._serve_again = False
+        self.handler.on_new_connection(self._watch_connection)
+        self._activated = False
+
+    # -- lifecycle -----------------------------------------------------------
+
+    @property
+    def peer_id(self) -> PeerId:
+        return self.config.identity.peer_id
+
+    def activate(self) -> Deferred[None]:
+        """Start accepting connections (and, with maintenance, dialling)."""
+        if not self.running:
+            self.startService()
+        if self._activated:
+            return succeed(None)
+        self._activated = True
+        _log.info("activating the P2P layer", event=ev.ACTIVATE_LAYER, peer_id=str(self.peer_id))
+        factory = self.handler.server_factory()
+        listening = [serverFromString(self.reactor, d).listen(factory) for d in self.config.listen]
+        return DeferredList(listening, fireOnOneErrback=True, consumeErrors=True).addCallback(
+            self._listening
+        )
+
+    def _listening(self, results: list[tuple[bool, IListeningPort]]) -> None:
+        self.ports = [port for _, port in results]
+        if self.config.advertised_port is None and self.ports:
+            host: Any = self.ports[0].getHost()
+            if isinstance(getattr(host, "port", None), int):
+                self.handler.session_config = attrs.evolve(
+                    self.handler.session_config, advertised_port=host.port
+                )
+        for port in self.ports:
+            _log.info(
+                "listening on {address}", event=ev.ACTIVATE_NETWORK, address=str(port.getHost())
+            )
+
+    @property
+    def listening_port(self) -> int | None:
+        """The port we announce to peers, once active."""
+        return self.handler.session_config.advertised_port
+
+    def shutdown(self) -> Deferred[None]:
+        """Stop everything in Octez's order; fires once every connection is closed."""
+        return self.stopService()  # type: ignore[no-any-return]
+
+    def stopService(self) -> Deferred[None]:
+        _log.info("shutting down the P2P layer", event=ev.SHUTDOWN_WELCOME_WORKER)
+        stopping: list[Deferred[Any]] = [
+            d for d in (port.stopListening() for port in self.ports) if d is not None
+        ]
+        self.ports = []
+        self.handler.cancel_incoming()
+        closing = [c.disconnect("pool destroyed") for c in self.connections()]
+        waiters, self._any_waiters = self._any_waiters, deque()
+        for waiter in waiters:
+            waiter.errback(Failure(ConnectionClosed("P2P layer shut down")))
+        stopped = super().stopService()
+        waiting: list[Deferred[Any]] = [*stopping, *closing]
+        if stopped is not None:
+            waiting.append(stopped)
+        return DeferredList(waiting, consumeErrors=True).addCallback(lambda _: None)
+
+    # -- connections ---------------------------------------------------------
+
+    def connect(
+        self,
+        point: Point,
+        timeout: float | None = None,
+        *,
+        trusted: bool | None = None,
+        expected_peer_id: PeerId | None = None,
+    ) -> Deferred[P2PConnection]:
+        """Dial ``point``; fires with the running connection (behaviour.md §3.2)."""
+        return self.handler.connect(
+            point, trusted=trusted, expected_peer_id=expected_peer_id, timeout=timeout
+        )
+
+    def connections(self) -> list[P2PConnection]:
+        """The running connections."""
+        return self.pool.connections()
+
+    def iter_connections(self) -> Iterator[P2PConnection]:
+        return iter(self.connections())
+
+    def fold_connections(self, function: Callable[[P2PConnection, T], T], initial: T) -> T:
+        value = initial
+        for connection in self.connections():
+            value = function(connection, value)
+        return value
+
+    def find_connection_by_peer_id(self, peer_id: PeerId) -> P2PConnection | None:
+        connection: P2PConnection | None = self.pool.connection_for_peer(peer_id)
+        return connection
+
+    def find_connection_by_point(self, point: Point) -> P2PConnection | None:
+        connection: P2PConnection | None = self.pool.connection_for_point(point)
+        return connection
+
+    def connection_info(self, connection: P2PConnection) -> Any:
+        return connection.info
+
+    def connection_local_metadata(self, connection: P2PConnection) -> Any:
+        return connection.local_metadata
+
+    def connection_remote_metadata(self, connection: P2PConnection) -> Any:
+        return connection.remote_metadata
+
+    def connection_stat(self, connection: P2PConnection) -> Stat:
+        return connection.stat()
+
+    def negotiated_version(self, connection: P2PConnection) -> Any:
+        return connection.negotiated_version
+
+    def global_stat(self) -> Stat:
+        return self.scheduler.stat()
+
+    def disconnect(
+        self, connection: P2PConnection, wait: bool = False, reason: str = "disconnected"
+    ) -> Deferred[None]:
+        """Close a connection (idempotent); ``wait`` sends queued messages first."""
+        return connection.disconnect(reason, wait=wait)
+
+    def on_new_connection(self, hook: Callable[[PeerId, P2PConnection], None]) -> None:
+        self.handler.on_new_connection(hook)
+
+    def on_disconnection(self, hook: Callable[[PeerId], None]) -> None:
+        self.handler.on_disconnection(hook)
+
+    def watch(self, watcher: Callable[[PoolEvent], None]) -> Callable[[], None]:
+        """The global event stream (``/network/log``)."""
+        return self.pool.watch(watcher)
+
+    # -- messages ------------------------------------------------------------
+
+    def send(self, connection: P2PConnection, message: object) -> Deferred[None]:
+        """Queue ``message``; fires once queued; fails if the connection is closed."""
+        return connection.send(message)
+
+    def try_send(self, connection: P2PConnection, message: object) -> bool:
+        """Queue ``message`` if there is room; False if dropped or closed."""
+        return connection.try_send(message)
+
+    def recv(self, connection: P2PConnection) -> Deferred[object]:
+        """The next application message of ``connection``."""
+        return connection.recv()
+
+    def recv_any(self) -> Deferred[tuple[P2PConnection, object]]:
+        """
+        The next application message of any connection, as ``(connection,
+        message)``.  Connections with messages waiting are served in turn
+        (round robin), so a flooding peer cannot starve the others.
+        """
+        waiter: Deferred[tuple[P2PConnection, object]] = Deferred(self._forget_any)
+        self._any_waiters.append(waiter)
+        self._serve_any()
+        return waiter
+
+    def _forget_any(self, waiter: Deferred[Any]) -> None:
+        if waiter in self._any_waiters:
+            self._any_waiters.remove(waiter)
+
+    def _watch_connection(self, peer_id: PeerId, connection: P2PConnection) -> None:
+        connection.on_app_message = self._app_message_ready
+
+    def _app_message_ready(self, connection: P2PConnection) -> None:
+        self._ready.setdefault(connection, None)  # keeps its place if already waiting
+        self._serve_any()
+
+    def _serve_any(self) -> None:
+        # Not re-entrant: taking a message frees room in a connection's queue,
+        # its worker queues the next message and we are called again; the
+        # nested call only asks this loop to go round once more.
+        if self._serving_any:
+            self._serve_again = True
+            return
+        self._serving_any = True
+        try:
+            while True:
+                self._serve_again = False
+                ready = self._ready
+                while self._any_waiters and ready:
+                    connection, _ = ready.popitem(last=False)
+                    try:
+                        message = connection.recv_now()
+                    except ConnectionClosed:
+                        continue
+                    if message is None:
+                        continue
+                    if len(connection.app_queue):
+                        # its next turn comes after the others' (even if taking
+                        # this message made its worker queue the next one)
+                        ready.pop(connection, None)
+                        ready[connection] = None
+                    self._any_waiters.popleft().callback((connection, message))
+                if not self._serve_again:
+                    return
+        finally:
+            self._serving_any = False
+
+    def broadcast(
+        self,
+        connections: Sequence[P2PConnection] | None,
+        message: object,
+        *,
+        except_: Callable[[P2PConnection], bool] | None = None,
+        alt: tuple[Callable[[P2PConnection], bool], object] | None = None,
+    ) -> int:
+        """
+        Queue ``message`` on every connection (all running ones by default)
+        not matching ``except_``; where ``alt = (predicate, other)`` matches,
+        queue ``other`` instead.  Each distinct message is encoded once.  Best
+        effort: full queues and closed connections are skipped.  Returns how
+        many connections got a message.
+        """
+        targets = self.connections() if connections is None else list(connections)
+        encoded: dict[int, bytes] = {}
+
+        def body(value: object) -> bytes:
+            key = id(value)
+            if key not in encoded:
+                encoded[key] = self.codec.encode(value)
+            return encoded[key]
+
+        sent = 0
+        for connection in targets:
+            if except_ is not None and except_(connection):
+                continue
+            value = alt[1] if alt is not None and alt[0](connection) else message
+            if connection.write_encoded_now(body(value)):
+                sent += 1
+        _log.debug("broadcast to {count} peers", event="broadcast", count=sent)
+        return sent
+
+    def send_bootstrap(self) -> int:
+        """Ask every public peer for points (what maintenance does when short of peers)."""
+        return sum(self.answerer.send_bootstrap(c) for c in self.connections())
+
+    # -- metadata ------------------------------------------------------------
+
+    def get_peer_metadata(self, peer_id: PeerId) -> Any:
+        return self.pool.get_peer_metadata(peer_id)
+
+    def set_peer_metadata(self, peer_id: PeerId, metadata: Any) -> None:
+        self.pool.set_peer_metadata(peer_id, metadata)
+
+    # -- ACL (behaviour.md §6.3, §6.4) ---------------------------------------
+
+    def greylist_addr(self, address: Any) -> None:
+        self.acl.greylist_addr(to_ipv6(address) if isinstance(address, str) else address)
+
+    def greylist_peer(self, peer_id: PeerId) -> None:
+        """Greylist a connected peer and its current address (no effect otherwise)."""
+        connection = self.find_connection_by_peer_id(peer_id)
+        if connection is None:
+            return
+        self.acl.greylist_addr(connection.id_point.addr)
+        self.acl.greylist_peer(peer_id)
+
+    def ban_point(self, point: Point) -> None:
+        """Untrust, ban the address, ban and drop the peers connected from it."""
+        info = self.pool.points.get(point)
+        if info is not None:
+            info.trusted = False
+        self.acl.ban_addr(point.addr)
+        for connection in self.connections():
+            if connection.id_point.addr == point.addr:
+                self.acl.ban_peer(connection.peer_id)
+                connection.disconnect("IP manually banned")
+
+    def unban_point(self, point: Point) -> None:
+        self.acl.unban_addr(point.addr)
+        for connection in self.connections():
+            if connection.id_point.addr == point.addr:
+                self.acl.unban_peer(connection.peer_id)
+
+    def trust_point(self, point: Point) -> None:
+        self.unban_point(point)
+        self.pool.register_point(point, trusted=True)
+
+    def open_point(self, point: Point) -> None:
+        """Neither banned nor trusted."""
+        self.unban_point(point)
+        info = self.pool.points.get(point)
+        if info is not None:
+            info.trusted = False
+
+    def ban_peer(self, peer_id: PeerId) -> None:
+        info = self.pool.peers.get(peer_id)
+        if info is not None:
+            info.trusted = False
+        self.acl.ban_peer(peer_id)
+        connection = self.find_connection_by_peer_id(peer_id)
+        if connection is not None:
+            connection.disconnect("peer id manually banned")
+
+    def unban_peer(self, peer_id: PeerId) -> None:
+        self.acl.unban_peer(peer_id)
+
+    def trust_peer(self, peer_id: PeerId) -> None:
+        self.unban_peer(peer_id)
+        self.pool.register_peer(peer_id).trusted = True
+
+    def open_peer(self, peer_id: PeerId) -> None:
+        self.unban_peer(peer_id)
+        info = self.pool.peers.get(peer_id)
+        if info is not None:
+            info.trusted = False
+
+
+@implementer(IP2P)
+class FakedP2P:
+    """
+    A P2P layer that opens no socket (Octez ``faked_network``,
+    behaviour.md §15): connect fails, sends fail, try_send drops, receives
+    never return, stats are zero.
+    """
+
+    def __init__(self, identity: Identity | None = None) -> None:
+        from .testing import unchecked_identity
+
+        self.identity = identity or unchecked_identity()
+
+    @property
+    def peer_id(self) -> PeerId:
+        return self.identity.peer_id
+
+    def activate(self) -> Deferred[None]:
+        return succeed(None)
+
+    def shutdown(self) -> Deferred[None]:
+        return succeed(None)
+
+    def maintain(self) -> Deferred[None]:
+        return succeed(None)
+
+    def connect(self, point: Point, timeout: float | None = None, **_: Any) -> Deferred[Any]:
+        return fail(ConnectionFailed("the P2P layer is disabled"))
+
+    def connections(self) -> list[Any]:
+        return []
+
+    def iter_connections(self) -> Iterator[Any]:
+        return iter(())
+
+    def fold_connections(self, function: Callable[[Any, T], T], initial: T) -> T:
+        return initial
+
+    def find_connection_by_peer_id(self, peer_id: PeerId) -> None:
+        return None
+
+    def find_connection_by_point(self, point: Point) -> None:
+        return None
+
+    def global_stat(self) -> Stat:
+        return Stat()
+
+    def connection_stat(self, connection: Any) -> Stat:
+        return Stat()
+
+    def disconnect(self, connection: Any, wait: bool = False, reason: str = "") -> Deferred[None]:
+        return succeed(None)
+
+    def send(self, connection: Any, message: object) -> Deferred[None]:
+        return fail(ConnectionClosed("the P2P layer is disabled"))
+
+    def try_send(self, connection: Any, message: object) -> bool:
+        return False
+
+    def recv(self, connection: Any) -> Deferred[object]:
+        return Deferred()
+
+    def recv_any(self) -> Deferred[tuple[Any, object]]:
+        return Deferred()
+
+    def broadcast(self, connections: Any, message: object, **_: Any) -> int:
+        return 0
+
+    def on_new_connection(self, hook: Any) -> None:
+        pass
+
+    def on_disconnection(self, hook: Any) -> None:
+        pass
+
+    def get_peer_metadata(self, peer_id: PeerId) -> Any:
+        return None
+
+    def set_peer_metadata(self, peer_id: PeerId, metadata: Any) -> None:
+        pass
+
+    def greylist_addr(self, address: Any) -> None:
+        pass
+
+    def greylist_peer(self, peer_id: PeerId) -> None:
+        pass
+
+    def watch(self, watcher: Any) -> Callable[[], None]:
+        return lambda: None
+
+    def rpc_unavailable(self) -> P2PLayerDisabled:
+        return P2PLayerDisabled("P2P layer disabled")
+
+
+def faked_network(identity: Identity | None = None) -> FakedP2P:
+    """A P2P layer that opens no socket and talks to nobody."""
+    return FakedP2P(identity)
