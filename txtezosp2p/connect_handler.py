@@ -413,11 +413,11 @@ class ConnectHandler:
             # (e.g. more than 100 alternative points) is just as hostile, and
             # Octez's own comment says it should be greylisted (behaviour.md §3.4).
             self.acl.greylist_addr(attempt.address)
-        if isinstance(error, Myself) and error.connection_id.port is not None:
-            self.pool.add_myself(Point(error.connection_id.addr, error.connection_id.port))
         point_info = attempt.point_info
         if point_info is not None and isinstance(point_info.state, Requested | Accepted):
             point_info.set_disconnected(now, self.pool.reconnection)
+        if isinstance(error, Myself) and error.connection_id.port is not None:
+            self.pool.add_myself(Point(error.connection_id.addr, error.connection_id.port))
         if attempt.peer_info is not None and isinstance(attempt.peer_info.state, Accepted):
             attempt.peer_info.set_disconnected(now)
         if attempt.accepted and attempt.incoming:
