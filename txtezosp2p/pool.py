@@ -315,6 +315,8 @@ class Pool:
         rng = self.rng
 
         def key(info: PointInfo) -> tuple[int, float, float]:
+            # Points never seen sort last in their group (a point only becomes
+            # known_public once seen, so this only matters with ignore_private=False).
             seen = info.last_seen
             tie = rng.random()
             if isinstance(info.state, Disconnected):

@@ -30,8 +30,14 @@ class IllegalTransition(Exception):
     """A state change Octez's state machines forbid."""
 
 
+#: The latest time we represent (9999-12-31T23:59:59.999Z): reconnection
+#: deadlines saturate there, as Octez's saturate at its maximum time.
+MAX_TIME = 253402300799.999
+
+
 def rfc3339(seconds: float) -> str:
     """Octez's JSON timestamps: RFC 3339, milliseconds, offset ``-00:00``."""
+    seconds = min(seconds, MAX_TIME)
     moment = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}-00:00"
 
