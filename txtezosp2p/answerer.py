@@ -192,7 +192,6 @@ class Answerer:
         if not conn.try_send(SwapAck(dropped.point, dropped.peer_id)):
             return
         self._event("swap_ack_sent", conn.peer_id)
-        self.latest_accepted_swap = now
         self._swap(conn, point, dropped.peer_id)
 
     def swap_ack(self, conn: P2PConnection, point: Point, peer_id: PeerId) -> None:
@@ -215,6 +214,8 @@ class Answerer:
         """Connect to ``point``; once connected, drop our connection to ``drop``."""
         if self.connect is None:
             return
+        # both sides of a swap count as an accepted swap (behaviour.md §7.4)
+        self.latest_accepted_swap = self.clock.seconds()
         attempt = self.connect(point)
 
         def succeeded(_: object) -> None:

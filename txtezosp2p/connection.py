@@ -132,7 +132,10 @@ class P2PConnection:
             self._read_next()
 
     def _read_next(self) -> None:
-        if self.closed:
+        # the worker stops as soon as the connection is being closed (a
+        # Disconnect, an answerer error, a local disconnect), not only once
+        # the transport is gone: nothing read after that is handled
+        if self.closed or self.close_reason is not None:
             return
         self.session.read().addCallbacks(self._received, self._read_failed)
 
