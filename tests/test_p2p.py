@@ -63,7 +63,7 @@ class Network:
         limits: Limits | None = None,
         pow_target: float = 0.0,
         clock: Any = None,
-        listen: bool = True,
+        listen: bool | str = True,
         **config: Any,
     ) -> P2P:
         p2p = P2P(
@@ -71,7 +71,9 @@ class Network:
             P2PConfig(
                 identity=identity or unchecked_identity(),
                 versions=VERSIONS,
-                listen=("tcp:0:interface=127.0.0.1",) if listen else (),
+                listen=((listen,) if isinstance(listen, str) else ("tcp:0:interface=127.0.0.1",))
+                if listen
+                else (),
                 proof_of_work_target=pow_target,
                 **config,
             ),

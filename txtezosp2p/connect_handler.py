@@ -29,7 +29,7 @@ from typing import Any
 
 import attrs
 from twisted.internet.defer import Deferred, fail
-from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
 from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
@@ -81,6 +81,20 @@ VERSION_MOTIVES = (
 )
 
 
+def point_endpoint(
+    reactor: Any, point: Point, timeout: float
+) -> TCP4ClientEndpoint | TCP6ClientEndpoint:
+    """
+    A client endpoint for an IP point.  Points are addresses, never names,
+    so no resolver is involved (a resolution in progress cannot be
+    cancelled, which would leave a dial running after shutdown).
+    """
+    mapped = point.addr.ipv4_mapped
+    if mapped is not None:
+        return TCP4ClientEndpoint(reactor, str(mapped), point.port, timeout=timeout)
+    return TCP6ClientEndpoint(reactor, format_host(point.addr), point.port, timeout=timeout)
+
+
 @attrs.frozen
 class ConnectionBounds:
     """The thresholds derived from min ≤ expected ≤ max (behaviour.md §3.1)."""
@@ -117,6 +131,8 @@ class _Attempt:
     point_info: PointInfo | None = None
     peer_info: PeerInfo | None = None
     accepted: bool = False
+    #: The dial under way (outgoing attempts), cancelled at shutdown.
+    dialing: Deferred[Session] | None = None
 
 
 NewConnectionHook = Callable[[PeerId, P2PConnection], None]
@@ -179,6 +195,11 @@ class ConnectHandler:
     def incoming_in_flight(self) -> int:
         return len(self._incoming)
 
+    @property
+    def handshakes_in_flight(self) -> int:
+        """Sessions, incoming or outgoing, not yet running nor failed."""
+        return len(self._attempts)
+
     def now(self) -> float:
         return self.clock.seconds()
 
@@ -193,6 +214,16 @@ class ConnectHandler:
         timeout: float | None = None,
     ) -> Deferred[P2PConnection]:
         """Dial ``point``; fires with the running connection or fails with a typed error."""
+        with self.pool.triggers_held():
+            return self._connect(point, trusted, expected_peer_id, timeout)
+
+    def _connect(
+        self,
+        point: Point,
+        trusted: bool | None,
+        expected_peer_id: PeerId | None,
+        timeout: float | None,
+    ) -> Deferred[P2PConnection]:
         if self.acl.banned_addr(point.addr):
             return fail(PointBanned(point))
         if self.pool.active_connections > self.limits.max_connections:
@@ -208,13 +239,8 @@ class ConnectHandler:
         self.pool.emit(PoolEvent("outgoing_connection", point=point))
         _log.debug("connecting to {point}", event="connect_status", point=str(point))
         session = Session(self.session_config, self.clock, incoming=False, point=point)
-        self._attempts[session] = _Attempt(session, False, point.addr, point_info=info)
-        endpoint = HostnameEndpoint(
-            self.reactor,
-            format_host(point.addr),
-            point.port,
-            timeout=self.limits.connection_timeout,
-        )
+        tracked = self._attempts[session] = _Attempt(session, False, point.addr, point_info=info)
+        endpoint = point_endpoint(self.reactor, point, self.limits.connection_timeout)
         attempt = connect_session(
             self.session_config,
             self.clock,
@@ -224,6 +250,7 @@ class ConnectHandler:
             scheduler=self.scheduler,
             session=session,
         )
+        tracked.dialing = attempt
         return attempt.addCallbacks(self._established, self._failed, errbackArgs=(session,))
 
     # -- incoming (behaviour.md §3.3) ----------------------------------------
@@ -262,6 +289,10 @@ class ConnectHandler:
     # -- the gate (behaviour.md §3.4) ----------------------------------------
 
     def decide(self, session: Any, info: object) -> Decision:
+        with self.pool.triggers_held():
+            return self._decide(session, info)
+
+    def _decide(self, session: Any, info: object) -> Decision:
         assert isinstance(info, ConnectionInfo)
         attempt = self._attempts.get(session)
         if attempt is None:  # not ours: be safe
@@ -499,6 +530,12 @@ class ConnectHandler:
         """Abort every incoming handshake under way (at shutdown)."""
         for session in list(self._incoming):
             session.close("shutting down")
+
+    def cancel_outgoing(self) -> None:
+        """Abort every dial under way, TCP connect or handshake (at shutdown)."""
+        for attempt in list(self._attempts.values()):
+            if attempt.dialing is not None and not attempt.dialing.called:
+                attempt.dialing.cancel()
 
 
 def _point_of(session: Session) -> Point | None:

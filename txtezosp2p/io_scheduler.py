@@ -191,6 +191,8 @@ class IOScheduler(Service):
             "write", module.QuotaTable(), max_upload_speed, read_buffer_size, clock
         )
         self.connections: set[ScheduledConnection] = set()
+        #: Called with every new connection's real transport (socket options).
+        self.socket_options: Callable[[Any], None] | None = None
         self._last_tick = clock.seconds()
         self._ticker = LoopingCall(self._tick)
         self._ticker.clock = clock
@@ -355,6 +357,8 @@ class ScheduledConnection(Protocol):
 
     def connectionMade(self) -> None:
         real = self._real
+        if self.scheduler.socket_options is not None:
+            self.scheduler.socket_options(real)
         if isinstance(getattr(real, "bufferSize", None), int):
             real.bufferSize = self.scheduler.socket_read_size  # bytes per recv()
         real.registerProducer(self._flushed, False)

@@ -15,12 +15,11 @@ from __future__ import annotations
 import random
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
-from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred, DeferredList, fail, succeed
-from twisted.internet.endpoints import serverFromString
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, DeferredList, fail, maybeDeferred, succeed
 from twisted.internet.interfaces import IListeningPort
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -38,15 +37,21 @@ from .encoding import (
     P2PMessageCodec,
     default_metadata_config,
 )
-from .errors import ConnectionClosed, ConnectionFailed, P2PLayerDisabled
+from .errors import ConnectionClosed, ConnectionFailed, MaintenanceDisabled, P2PLayerDisabled
 from .identity import Identity
 from .ids import PeerId, Point, to_ipv6
 from .interfaces import IP2P
 from .io_scheduler import IOScheduler
 from .limits import Limits
+from .maintenance import MaintenanceService
+from .peers_file import PeersFile, PeersFileService
 from .pool import PeerMetaConfig, Pool
 from .pool_state import PoolEvent, ReconnectionConfig
 from .session import SessionConfig, Stat, Versions
+from .welcome import WelcomeService, configure_socket
+
+if TYPE_CHECKING:
+    from .discovery import DiscoveryService
 
 _log = ev.logger("p2p")
 
@@ -73,10 +78,17 @@ class P2PConfig:
     trust_discovered_peers: bool = False
     #: ``peers.json``; ``None``: nothing is loaded or saved.
     peers_file: str | None = None
+    #: Seconds between two saves of the peers file (``None``: only at shutdown).
+    peers_file_interval: float | None = 300.0
+    #: LAN discovery (off when ``None``): where announcements are sent...
+    discovery_destination: tuple[str, int] | None = None
+    #: ...and the UDP port and interface we listen on (default: the destination port).
+    discovery_listen_port: int | None = None
+    discovery_listen_interface: str = "0.0.0.0"
 
 
 @implementer(IP2P)
-class P2P(MultiService):
+class P2P(Service):
     """
     A P2P layer: create it, register ``on_new_connection`` hooks, then
     :meth:`activate` (or start it as a service).  ``clock`` defaults to the
@@ -106,9 +118,8 @@ class P2P(MultiService):
             ConnectionMetadata(config.disable_mempool, config.private_mode)
         )
         self.acl = ACL(self.clock, limits)
-        self.acl.setServiceParent(self)
         self.scheduler = IOScheduler.from_limits(self.clock, limits)
-        self.scheduler.setServiceParent(self)
+        self.scheduler.socket_options = configure_socket
         self.pool = Pool(
             self.clock,
             self.acl,
@@ -147,6 +158,29 @@ class P2P(MultiService):
         )
         for point, expected in config.trusted_points:
             self.pool.register_point(point, trusted=True, expected_peer_id=expected)
+        self.peers_file: PeersFileService | None = None
+        if config.peers_file is not None:
+            self.peers_file = PeersFileService(
+                PeersFile(config.peers_file, self.pool), self.clock, config.peers_file_interval
+            )
+        self.welcome: WelcomeService | None = None
+        if config.listen:
+            self.welcome = WelcomeService(
+                reactor, config.listen, self.handler.server_factory(), limits.backlog
+            )
+        self.discovery: DiscoveryService | None = None
+        self.maintenance: MaintenanceService | None = None
+        if limits.maintenance_idle_time is not None:
+            self.maintenance = MaintenanceService(
+                self.clock,
+                self.pool,
+                self.handler.connect,
+                self.answerer,
+                limits,
+                private_mode=config.private_mode,
+                wake_discovery=self._wake_discovery,
+                rng=self.rng,
+            )
         self.ports: list[IListeningPort] = []
         #: Connections that may have application messages, in turn order (a set).
         self._ready: OrderedDict[P2PConnection, None] = OrderedDict()
@@ -162,58 +196,131 @@ class P2P(MultiService):
     def peer_id(self) -> PeerId:
         return self.config.identity.peer_id
 
+    def startService(self) -> None:
+        """Create-time services: the ACL, the scheduler, the peers file (loaded now)."""
+        if self.running:
+            return
+        super().startService()
+        self.acl.startService()
+        self.scheduler.startService()
+        if self.peers_file is not None:
+            self.peers_file.startService()
+
     def activate(self) -> Deferred[None]:
-        """Start accepting connections (and, with maintenance, dialling)."""
+        """
+        Start accepting connections, then (with maintenance) dialling; fires
+        once the listening sockets are open.  Safe to call more than once.
+        """
         if not self.running:
             self.startService()
         if self._activated:
             return succeed(None)
         self._activated = True
         _log.info("activating the P2P layer", event=ev.ACTIVATE_LAYER, peer_id=str(self.peer_id))
-        factory = self.handler.server_factory()
-        listening = [serverFromString(self.reactor, d).listen(factory) for d in self.config.listen]
-        return DeferredList(listening, fireOnOneErrback=True, consumeErrors=True).addCallback(
-            self._listening
-        )
+        if self.welcome is None:
+            self._start_workers()
+            return succeed(None)
+        self.welcome.startService()
+        return self.welcome.when_listening().addCallback(self._listening)
 
-    def _listening(self, results: list[tuple[bool, IListeningPort]]) -> None:
-        self.ports = [port for _, port in results]
-        if self.config.advertised_port is None and self.ports:
-            host: Any = self.ports[0].getHost()
+    def _listening(self, ports: list[IListeningPort]) -> None:
+        self.ports = ports
+        if self.config.advertised_port is None and ports:
+            host: Any = ports[0].getHost()
             if isinstance(getattr(host, "port", None), int):
                 self.handler.session_config = attrs.evolve(
                     self.handler.session_config, advertised_port=host.port
                 )
-        for port in self.ports:
-            _log.info(
-                "listening on {address}", event=ev.ACTIVATE_NETWORK, address=str(port.getHost())
+        self._start_workers()
+
+    def _start_workers(self) -> None:
+        config = self.config
+        if (
+            self.maintenance is not None
+            and config.discovery_destination is not None
+            and self.listening_port is not None
+        ):
+            from .discovery import DiscoveryService
+
+            trusted = config.trust_discovered_peers
+
+            def register(point: Point, trusted_flag: bool | None) -> object:
+                return self.pool.register_new_point(point, trusted_flag)
+
+            self.discovery = DiscoveryService(
+                self.reactor,
+                peer_id=self.peer_id,
+                listening_port=self.listening_port,
+                register=register,
+                destination=config.discovery_destination,
+                listen_port=config.discovery_listen_port or config.discovery_destination[1],
+                listen_interface=config.discovery_listen_interface,
+                trust_discovered_peers=trusted,
+                clock=self.clock,
             )
+            self.discovery.startService()
+        if self.maintenance is not None:
+            self.maintenance.startService()
+
+    def _wake_discovery(self) -> None:
+        if self.discovery is not None:
+            self.discovery.wake()
 
     @property
     def listening_port(self) -> int | None:
-        """The port we announce to peers, once active."""
+        """The port we announce to peers (once listening, the actual port)."""
         return self.handler.session_config.advertised_port
 
     def shutdown(self) -> Deferred[None]:
         """Stop everything in Octez's order; fires once every connection is closed."""
-        return self.stopService()  # type: ignore[no-any-return]
+        return self.stopService()
 
     def stopService(self) -> Deferred[None]:
-        _log.info("shutting down the P2P layer", event=ev.SHUTDOWN_WELCOME_WORKER)
-        stopping: list[Deferred[Any]] = [
-            d for d in (port.stopListening() for port in self.ports) if d is not None
-        ]
+        """
+        Octez's shutdown order (behaviour.md §1.3): stop accepting, stop
+        maintenance and discovery, save the peers file and close every
+        connection ("pool destroyed"), cancel incoming handshakes, stop the
+        scheduler and the ACL.
+        """
+        if not self.running:
+            return succeed(None)
+        super().stopService()
+        self._activated = False
+        return Deferred.fromCoroutine(self._stop())
+
+    async def _stop(self) -> None:
+        async def stop(service: Service | None, event: str) -> None:
+            if service is not None and service.running:
+                _log.info("stopping {service}", event=event, service=type(service).__name__)
+                await maybeDeferred(service.stopService)
+
+        await stop(self.welcome, ev.SHUTDOWN_WELCOME_WORKER)
         self.ports = []
-        self.handler.cancel_incoming()
+        await stop(self.maintenance, "shutdown_maintenance_worker")
+        await stop(self.discovery, "shutdown_maintenance_worker")
+        await stop(self.peers_file, "shutdown_connection_pool")
         closing = [c.disconnect("pool destroyed") for c in self.connections()]
         waiters, self._any_waiters = self._any_waiters, deque()
         for waiter in waiters:
             waiter.errback(Failure(ConnectionClosed("P2P layer shut down")))
-        stopped = super().stopService()
-        waiting: list[Deferred[Any]] = [*stopping, *closing]
-        if stopped is not None:
-            waiting.append(stopped)
-        return DeferredList(waiting, consumeErrors=True).addCallback(lambda _: None)
+        self.handler.cancel_incoming()
+        self.handler.cancel_outgoing()
+        await DeferredList(closing, consumeErrors=True)
+        _log.info("stopping the IO scheduler", event="shutdown_scheduler")
+        await maybeDeferred(self.scheduler.stopService)
+        await maybeDeferred(self.acl.stopService)
+
+    def maintain(self) -> Deferred[None]:
+        """Run a maintenance step; fires once the connection count is inside the band."""
+        if self.maintenance is None:
+            return fail(MaintenanceDisabled("maintenance is disabled"))
+        return self.maintenance.maintain()
+
+    def roll(self) -> Deferred[int]:
+        """Replace a few connections with fresh ones (see MaintenanceService.roll)."""
+        if self.maintenance is None:
+            return fail(MaintenanceDisabled("maintenance is disabled"))
+        return self.maintenance.roll()
 
     # -- connections ---------------------------------------------------------
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import random
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -60,6 +61,20 @@ class Trigger:
     def __init__(self, name: str) -> None:
         self.name = name
         self._waiters: list[Deferred[None]] = []
+        self._held = 0
+        self._pending = False
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Postpone :meth:`fire` to the end of the block (fired once if it was asked)."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            if not self._held and self._pending:
+                self._pending = False
+                self.fire()
 
     def wait(self) -> Deferred[None]:
         waiter: Deferred[None] = Deferred(self._forget)
@@ -71,6 +86,9 @@ class Trigger:
             self._waiters.remove(waiter)
 
     def fire(self) -> None:
+        if self._held:
+            self._pending = True
+            return
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             waiter.callback(None)
@@ -148,6 +166,24 @@ class Pool:
 
     def now(self) -> float:
         return self.clock.seconds()
+
+    @contextmanager
+    def triggers_held(self) -> Iterator[None]:
+        """
+        Wake the pool's waiters only after the block: a change made of
+        several steps (register a point, then mark it requested or accepted)
+        is whole before maintenance looks at it.
+        """
+        with ExitStack() as stack:
+            for trigger in (
+                self.too_few_connections,
+                self.too_many_connections,
+                self.new_peer,
+                self.new_point,
+                self.new_connection,
+            ):
+                stack.enter_context(trigger.held())
+            yield
 
     # -- events --------------------------------------------------------------
 

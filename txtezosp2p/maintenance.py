@@ -1,0 +1,410 @@
+# -*- test-case-name: tests.test_maintenance -*-
+"""
+The maintenance worker (Octez ``P2p_maintenance``, behaviour.md §4): keeps
+the number of connections between ``min_threshold`` and ``max_threshold``
+of the connection bounds (§3.1).
+
+Each step runs at activation, then at the first of: the idle period
+(``maintenance_idle_time``), an explicit :meth:`MaintenanceService.maintain`,
+the pool's ``too_few_connections`` or ``too_many_connections`` trigger.
+
+* **Too few** (below ``min_threshold``): contact between
+  ``min_target - n`` and ``max_target - n`` candidate points, all at once;
+  candidates are disconnected points that neither failed during this step
+  nor are inside their reconnection delay (§5), never-missed ones first,
+  then those whose last miss is oldest.  If that is not enough: ask every
+  public peer for points (Bootstrap), wake LAN discovery, and wait for a new
+  point or peer, or 5 s (in private mode: just wait 5 s).
+* **Too many** (above ``max_threshold``): close ``n - max_target`` random
+  connections, never one that is both private and trusted.
+* **Inside the band**: propose a swap to a random peer (not in private mode).
+
+Where we differ from Octez:
+
+* :meth:`maintain` fires as soon as a step finds the count inside the band;
+  Octez's only fires after a step that had work to do (behaviour.md §4.5).
+* :meth:`roll` is implemented (Octez leaves it a no-op): it closes about a
+  tenth of the connections (at least one), never trusted or private ones,
+  and contacts as many fresh candidates, other than the points just left;
+  the worker does it between two steps, so a roll never races a step.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import CancelledError, Deferred, DeferredList
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import deferLater
+from twisted.python.failure import Failure
+
+from . import _events as ev
+from .connect_handler import ConnectionBounds
+from .errors import MaintenanceDisabled
+from .ids import Point
+from .pool import Trigger
+from .pool_state import Disconnected, PointInfo, PoolEvent
+
+if TYPE_CHECKING:
+    from .answerer import Answerer
+    from .connection import P2PConnection
+    from .limits import Limits
+    from .pool import Pool
+
+_log = ev.logger("p2p.maintenance")
+
+#: How long a step short of candidates waits for news (Octez ``time_between_looking_for_peers``).
+LOOKING_FOR_PEERS = 5.0
+
+
+def first_of(named: dict[str, Deferred[Any]]) -> Deferred[str]:
+    """Fire with the name of the first of ``named`` to fire; cancel the others."""
+
+    def cancel_all(_: Deferred[str]) -> None:
+        for waiting in named.values():
+            waiting.cancel()
+
+    result: Deferred[str] = Deferred(cancel_all)
+
+    def done(_: object, key: str) -> None:
+        if not result.called:
+            for other, waiting in named.items():
+                if other != key:
+                    waiting.cancel()
+            result.callback(key)
+
+    def failed(failure: Failure, key: str) -> None:
+        if failure.check(CancelledError) or result.called:
+            return
+        result.errback(failure)
+
+    for key, waiting in named.items():
+        waiting.addCallbacks(done, failed, callbackArgs=(key,), errbackArgs=(key,))
+    return result
+
+
+class MaintenanceService(Service):
+    """
+    The maintenance worker.  ``connect`` dials a point (the connect
+    handler's ``connect``); ``wake_discovery`` restarts LAN discovery.
+    """
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        pool: Pool,
+        connect: Callable[[Point], Deferred[Any]],
+        answerer: Answerer,
+        limits: Limits,
+        *,
+        private_mode: bool = False,
+        wake_discovery: Callable[[], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if limits.maintenance_idle_time is None:
+            raise MaintenanceDisabled("maintenance-idle-time is null")
+        self.clock = clock
+        self.pool = pool
+        self.connect = connect
+        self.answerer = answerer
+        self.limits = limits
+        self.idle_time: float = limits.maintenance_idle_time
+        self.bounds = ConnectionBounds.of(limits)
+        self.private_mode = private_mode
+        self.wake_discovery = wake_discovery
+        self.rng = rng or random.Random()
+        self.steps = 0
+        self._external = Trigger("maintain")
+        #: A request came while the worker was busy: the next wait is skipped.
+        self._requested = False
+        self._maintained: list[Deferred[None]] = []
+        self._rolls: list[Deferred[int]] = []
+        self._waiting: Deferred[Any] | None = None
+        self._loop: Deferred[None] | None = None
+        self._stopping = False
+        #: What the worker waits for: ``trigger`` (the next step), ``news``
+        #: (points or peers, or 5 s), ``backoff`` (5 s), ``connections`` or
+        #: ``disconnections`` (its own dials and closes); ``None`` while working.
+        self.waiting_for: str | None = None
+        self._observers: list[Callable[[str], None]] = []
+
+    def observe(self, observer: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``observer(waiting_for)`` whenever the worker starts waiting; returns a remover."""
+        self._observers.append(observer)
+
+        def remove() -> None:
+            if observer in self._observers:
+                self._observers.remove(observer)
+
+        return remove
+
+    # -- service -----------------------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        self._stopping = False
+        self._loop = Deferred.fromCoroutine(self._run())
+        self._loop.addErrback(self._crashed)
+
+    def stopService(self) -> Deferred[None] | None:
+        super().stopService()
+        self._stopping = True
+        if self._waiting is not None and not self._waiting.called:
+            self._waiting.cancel()
+        waiters, self._maintained = self._maintained, []
+        for waiter in waiters:
+            waiter.callback(None)  # the worker closed (behaviour.md §4.5)
+        rolls, self._rolls = self._rolls, []
+        for roll in rolls:
+            roll.callback(0)
+        loop, self._loop = self._loop, None
+        return loop
+
+    def _crashed(self, failure: Failure) -> None:
+        if not failure.check(CancelledError):
+            # Octez: if a step fails the worker shuts down (behaviour.md §4.6)
+            _log.failure("maintenance stopped", failure, event="unexpected_error")
+
+    # -- public requests ---------------------------------------------------------------
+
+    def maintain(self) -> Deferred[None]:
+        """Run a step now; fires once a step finds the count inside the band."""
+        waiter: Deferred[None] = Deferred()
+        self._maintained.append(waiter)
+        self._requested = True
+        self._external.fire()
+        return waiter
+
+    def roll(self) -> Deferred[int]:
+        """
+        Replace about a tenth of the connections with fresh ones; fires with
+        how many.  The worker does it between two steps, so that a roll and a
+        step never dial at the same time.
+        """
+        if not self.running:
+            return Deferred.fromCoroutine(self._roll())
+        waiter: Deferred[int] = Deferred()
+        self._rolls.append(waiter)
+        self._requested = True
+        self._external.fire()
+        return waiter
+
+    async def _serve_rolls(self) -> None:
+        waiters, self._rolls = self._rolls, []
+        count = await self._roll()
+        for waiter in waiters:
+            waiter.callback(count)
+
+    # -- the loop (behaviour.md §4.1) --------------------------------------------------
+
+    async def _wait(self, waiting: Deferred[Any], what: str) -> Any:
+        self._waiting = waiting
+        self.waiting_for = what
+        for observer in list(self._observers):
+            observer(what)
+        try:
+            return await waiting
+        finally:
+            self._waiting = None
+            self.waiting_for = None
+
+    async def _run(self) -> None:
+        motive = "activation"
+        while not self._stopping:
+            self._requested = False
+            if self._rolls:
+                await self._serve_rolls()
+            await self._step(motive)
+            if self._stopping:
+                return
+            if self._requested:
+                motive = "external_event"
+                continue
+            motive = await self._wait(
+                first_of(
+                    {
+                        "timer": deferLater(self.clock, self.idle_time, lambda: None),
+                        "external_event": self._external.wait(),
+                        "too_few_connections": self.pool.too_few_connections.wait(),
+                        "too_many_connections": self.pool.too_many_connections.wait(),
+                    }
+                ),
+                "trigger",
+            )
+
+    async def _step(self, motive: str) -> None:
+        """One maintenance step (behaviour.md §4.2)."""
+        self.steps += 1
+        while not self._stopping:
+            n = self.pool.active_connections
+            if self.bounds.min_threshold <= n <= self.bounds.max_threshold:
+                if not self.private_mode:
+                    self.answerer.send_swap_request()
+                self._wake_maintained()
+                return
+            _log.info(
+                "maintenance started ({motive})",
+                event="maintenance_started",
+                motive=motive,
+                connections=n,
+            )
+            self.pool.emit(PoolEvent("maintenance_started"))
+            started = self.clock.seconds()
+            await self._do_maintain()
+            duration = self.clock.seconds() - started
+            _log.info(
+                "maintenance ended after {duration:.3f} s",
+                event="maintenance_ended",
+                duration=duration,
+            )
+            self.pool.emit(PoolEvent("maintenance_ended"))
+            motive = "last_maintenance"
+
+    async def _do_maintain(self) -> None:
+        while not self._stopping:
+            n = self.pool.active_connections
+            if n < self.bounds.min_threshold:
+                await self._too_few(n)
+            elif n > self.bounds.max_threshold:
+                await self._too_many(n)
+            else:
+                return
+
+    def _wake_maintained(self) -> None:
+        waiters, self._maintained = self._maintained, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    # -- too few (behaviour.md §4.3) ---------------------------------------------------
+
+    async def _too_few(self, n: int) -> None:
+        bounds = self.bounds
+        _log.info(
+            "too few connections ({connections})",
+            event="too_few_connections_maintenance",
+            connections=n,
+            min_target=bounds.min_target,
+            expected_connections=self.limits.expected_connections,
+            min_connections=self.limits.min_connections,
+        )
+        contacted = await self._try_to_contact(bounds.min_target - n, bounds.max_target - n)
+        if contacted or self._stopping:
+            return
+        if self.private_mode:
+            await self._wait(deferLater(self.clock, LOOKING_FOR_PEERS, lambda: None), "backoff")
+            return
+        for connection in self.pool.connections():
+            if not connection.private:
+                self.answerer.send_bootstrap(connection)
+        if self.wake_discovery is not None:
+            self.wake_discovery()
+        await self._wait(
+            first_of(
+                {
+                    "new_peer": self.pool.new_peer.wait(),
+                    "new_point": self.pool.new_point.wait(),
+                    "timeout": deferLater(self.clock, LOOKING_FOR_PEERS, lambda: None),
+                }
+            ),
+            "news",
+        )
+
+    async def _try_to_contact(
+        self, minimum: int, maximum: int, seen: set[Point] | None = None
+    ) -> bool:
+        start = self.clock.seconds()
+        seen = set() if seen is None else seen
+        while not self._stopping:
+            if minimum <= 0:
+                return True
+            candidates = self._connectable(start, maximum, seen)
+            if not candidates:
+                return False
+            outcomes = await self._wait(
+                DeferredList([self.connect(info.point) for info in candidates], consumeErrors=True),
+                "connections",
+            )
+            established = sum(1 for ok, _ in outcomes if ok)
+            minimum -= established
+            maximum -= established
+        return False
+
+    def _connectable(self, start: float, count: int, seen: set[Point]) -> list[PointInfo]:
+        """Candidate points (behaviour.md §4.3 ``connectable``)."""
+        now = self.clock.seconds()
+        acl = self.pool.acl
+        candidates: list[PointInfo] = []
+        for point, info in list(self.pool.points.items()):
+            if point in seen or acl.banned_addr(point.addr):
+                continue
+            if self.private_mode and not info.trusted:
+                continue
+            seen.add(point)
+            missed = info.last_miss
+            if (
+                not isinstance(info.state, Disconnected)
+                or (missed is not None and missed > start)
+                or not info.may_reconnect(now)
+            ):
+                continue
+            candidates.append(info)
+        # never-missed points first, then the oldest misses
+        candidates.sort(key=lambda i: (i.last_miss is not None, i.last_miss or 0.0))
+        return candidates[: max(count, 0)]
+
+    # -- too many (behaviour.md §4.4) --------------------------------------------------
+
+    def _protected(self, connection: P2PConnection) -> bool:
+        trusted = (connection.point_info is not None and connection.point_info.trusted) or (
+            connection.peer_info is not None and connection.peer_info.trusted
+        )
+        return bool(connection.private and trusted)
+
+    async def _too_many(self, n: int) -> None:
+        excess = n - self.bounds.max_target
+        _log.debug(
+            "too many connections ({connections})",
+            event="too_many_connections_maintenance",
+            connections_to_kill=excess,
+            max_target=self.bounds.max_target,
+        )
+        candidates = [c for c in self.pool.connections() if not self._protected(c)]
+        victims = self.rng.sample(candidates, min(excess, len(candidates)))
+        if not victims:
+            # nothing may be closed: wait for the next trigger instead of spinning
+            await self._wait(deferLater(self.clock, LOOKING_FOR_PEERS, lambda: None), "backoff")
+            return
+        await self._wait(
+            DeferredList(
+                [c.disconnect("maintenance too many") for c in victims], consumeErrors=True
+            ),
+            "disconnections",
+        )
+
+    # -- roll --------------------------------------------------------------------------
+
+    async def _roll(self) -> int:
+        connections = [
+            c
+            for c in self.pool.connections()
+            if not c.private
+            and not (c.point_info is not None and c.point_info.trusted)
+            and not (c.peer_info is not None and c.peer_info.trusted)
+        ]
+        if not connections:
+            return 0
+        count = max(1, len(connections) // 10)
+        leaving = self.rng.sample(connections, count)
+        left = {c.point for c in leaving if c.point is not None}
+        await self._wait(
+            DeferredList([c.disconnect("rolled") for c in leaving], consumeErrors=True),
+            "disconnections",
+        )
+        await self._try_to_contact(count, count, seen=set(left))
+        return count
+
+
+__all__ = ["LOOKING_FOR_PEERS", "MaintenanceService", "first_of"]

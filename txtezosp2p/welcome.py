@@ -1,0 +1,187 @@
+# -*- test-case-name: tests.test_welcome -*-
+"""
+Accepting connections (Octez ``P2p_welcome`` and ``P2p_fd``,
+behaviour.md §10).
+
+:class:`WelcomeService` listens on the node's endpoint strings
+(``tcp:9732``, ``tcp6:9732:interface=\\:\\:``, ``systemd:...``) and hands
+every accepted connection to the connect handler, which refuses at once
+those over ``max_incoming_connections`` or from banned addresses.  TCP
+endpoints get the ``backlog`` of the limits unless the string sets one.
+Accept errors (file descriptors exhausted, aborted connections...) are
+handled by Twisted's listening port, which keeps accepting.
+
+:func:`configure_socket` sets the options Octez sets on every P2P socket
+(§10.1): TCP keepalive (idle 10 s, interval 5 s) and ``TCP_USER_TIMEOUT``
+(45 s), where the platform has them, so that a dead peer is noticed in
+under a minute instead of fifteen.  As with Octez, the environment can
+change them: ``TXTEZOSP2P_TCP_USER_TIMEOUT`` (or Octez's
+``OCTEZ_P2P_TCP_USER_TIMEOUT``) in milliseconds, and
+``TXTEZOSP2P_TCP_KEEPALIVE`` (or ``OCTEZ_P2P_TCP_KEEPALIVE``) as ``ms`` or
+``ms,interval_ms``; ``0`` disables either.  Failures are logged and ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.internet.protocol import Factory
+from twisted.python.failure import Failure
+
+from . import _events as ev
+
+_log = ev.logger("p2p.welcome")
+_fd_log = ev.logger("p2p.fd")
+
+DEFAULT_USER_TIMEOUT_MS = 45_000
+DEFAULT_KEEPALIVE_MS = (10_000, 5_000)
+
+
+def _env(*names: str) -> str | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value is not None:
+            return value.strip()
+    return None
+
+
+def socket_settings() -> tuple[int, tuple[int, int] | None]:
+    """(user timeout in ms or 0, keepalive (idle, interval) in ms or None), from the environment."""
+    user_timeout = DEFAULT_USER_TIMEOUT_MS
+    text = _env("TXTEZOSP2P_TCP_USER_TIMEOUT", "OCTEZ_P2P_TCP_USER_TIMEOUT")
+    if text is not None:
+        try:
+            user_timeout = max(0, int(text))
+        except ValueError:
+            _fd_log.warn("ignoring invalid TCP user timeout {value!r}", value=text)
+    keepalive: tuple[int, int] | None = DEFAULT_KEEPALIVE_MS
+    text = _env("TXTEZOSP2P_TCP_KEEPALIVE", "OCTEZ_P2P_TCP_KEEPALIVE")
+    if text is not None:
+        try:
+            parts = [int(p) for p in text.split(",")]
+            if parts[0] == 0:
+                keepalive = None
+            else:
+                keepalive = (parts[0], parts[1] if len(parts) > 1 else DEFAULT_KEEPALIVE_MS[1])
+        except (ValueError, IndexError):
+            _fd_log.warn("ignoring invalid TCP keepalive {value!r}", value=text)
+    return user_timeout, keepalive
+
+
+def configure_socket(transport: Any) -> None:
+    """Apply Octez's keepalive and user-timeout options to a TCP transport's socket."""
+    handle = getattr(transport, "getHandle", None)
+    sock = handle() if handle is not None else None
+    if not isinstance(sock, socket.socket) or sock.type != socket.SOCK_STREAM:
+        return
+    user_timeout, keepalive = socket_settings()
+    if keepalive is not None:
+        idle, interval = keepalive
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            if hasattr(socket, "TCP_KEEPIDLE"):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, max(1, idle // 1000))
+            if hasattr(socket, "TCP_KEEPINTVL"):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(1, interval // 1000))
+        except OSError as exc:
+            _fd_log.info(
+                "cannot set TCP keepalive: {error}",
+                event="set_socket_option_tcp_keepalive_failed",
+                error=str(exc),
+            )
+    if user_timeout and hasattr(socket, "TCP_USER_TIMEOUT"):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, user_timeout)
+        except OSError as exc:
+            _fd_log.info(
+                "cannot set TCP user timeout: {error}",
+                event="set_socket_option_tcp_user_timeout_failed",
+                error=str(exc),
+            )
+
+
+def with_backlog(description: str, backlog: int) -> str:
+    """Add ``backlog=N`` to a ``tcp``/``tcp6`` endpoint string that sets none."""
+    kind = description.split(":", 1)[0]
+    if kind in ("tcp", "tcp6") and "backlog=" not in description:
+        return f"{description}:backlog={backlog}"
+    return description
+
+
+class _Listener(Service):
+    """One listening endpoint; ``port`` is set once listening."""
+
+    def __init__(self, endpoint: IStreamServerEndpoint, factory: Factory, description: str) -> None:
+        self.endpoint = endpoint
+        self.factory = factory
+        self.description = description
+        self.port: IListeningPort | None = None
+        self.listening: Deferred[IListeningPort] | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        self.listening = self.endpoint.listen(self.factory)
+        self.listening.addCallbacks(self._listened, self._failed)
+
+    def _listened(self, port: IListeningPort) -> IListeningPort:
+        self.port = port
+        _log.info("listening on {address}", event=ev.ACTIVATE_NETWORK, address=str(port.getHost()))
+        return port
+
+    def _failed(self, failure: Failure) -> Failure:
+        _log.failure(
+            "failed to open listening socket {description}",
+            failure,
+            event="incoming_error",
+            description=self.description,
+        )
+        return failure
+
+    def stopService(self) -> Deferred[None] | None:
+        super().stopService()
+        port, self.port = self.port, None
+        if port is not None:
+            return port.stopListening()  # type: ignore[no-any-return]
+        if self.listening is not None and not self.listening.called:
+            self.listening.cancel()
+        return None
+
+
+class WelcomeService(MultiService):
+    """Listens on every endpoint string for incoming P2P connections."""
+
+    def __init__(
+        self, reactor: Any, listen: tuple[str, ...], factory: Factory, backlog: int = 20
+    ) -> None:
+        super().__init__()
+        self.listeners: list[_Listener] = []
+        for description in listen:
+            full = with_backlog(description, backlog)
+            listener = _Listener(serverFromString(reactor, full), factory, description)
+            listener.setServiceParent(self)
+            self.listeners.append(listener)
+
+    def when_listening(self) -> Deferred[list[IListeningPort]]:
+        """Fires with the listening ports once all are open (fails if one cannot open)."""
+        waiting = [listener.listening for listener in self.listeners]
+        if any(w is None for w in waiting):
+            raise RuntimeError("the welcome service is not started")
+        if not waiting:
+            return succeed([])
+        return DeferredList(
+            [w for w in waiting if w is not None], fireOnOneErrback=True, consumeErrors=True
+        ).addCallback(lambda results: [port for _, port in results])
+
+    @property
+    def ports(self) -> list[IListeningPort]:
+        return [listener.port for listener in self.listeners if listener.port is not None]
+
+    def stopService(self) -> Deferred[None]:
+        _log.info("stopping to accept connections", event=ev.SHUTDOWN_WELCOME_WORKER)
+        return super().stopService()  # type: ignore[no-any-return]
