@@ -1,34 +1,86 @@
 # -*- test-case-name: tests.test_node -*-
 """
-The first node: the twistd plugin and its options, and two nodes talking
-over real TCP on loopback, one of them mining its identity on first start.
+The node as operators run it: the twistd plugin and its options (an Octez
+configuration file read as is, command-line overrides), the composition
+root over real TCP on loopback (bootstrap, peers file, LAN discovery), and
+a real ``twistd -n tezos-p2p`` process that accepts a session and exits
+cleanly on SIGTERM with its peers file saved.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Any
+import signal
+import socket
+import sys
+from typing import Any, cast
 
 from twisted.application.service import IServiceMaker
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ProcessTerminated
+from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import EventLoggingObserver
-from twisted.logger import globalLogPublisher
+from twisted.logger import ILogObserver, globalLogPublisher
 from twisted.plugin import getPlugins
 from twisted.python import usage
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 import twisted.plugins
-from txtezosp2p.encoding import Bootstrap
+from txtezosp2p.config import NETWORKS
+from txtezosp2p.connection import P2PConnection
+from txtezosp2p.encoding import MessageEncoding
 from txtezosp2p.identity import IdentityFile
-from txtezosp2p.node import Node, NodeOptions, parse_peer
-from txtezosp2p.session import Session
+from txtezosp2p.ids import Point
+from txtezosp2p.limits import Limits
+from txtezosp2p.node import (
+    Node,
+    NodeOptions,
+    listen_endpoint,
+    parse_bootstrap_peer,
+    parse_peer,
+    resolve_points,
+)
+from txtezosp2p.p2p import P2P
+from txtezosp2p.session import connect_session
 from txtezosp2p.tap import Options, makeService
+from txtezosp2p.testing import SANDBOX_VERSIONS
 
-from .helpers import IDENTITY_A
+from .helpers import IDENTITY_A, IDENTITY_B, session_config
+from .test_config import OCTEZ_FILE, PEER_ID
 
-REPO_PLUGINS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "twisted", "plugins")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_PLUGINS = os.path.join(ROOT, "twisted", "plugins")
+Text = MessageEncoding(tag=0x1000, title="Text", type=str, encode=str.encode, decode=bytes.decode)
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port nobody listens on right now (for a child process to take)."""
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def free_low_port() -> int:
+    """
+    A free TCP port below 32768 (outside Linux's ephemeral range): discovery
+    datagrams carry the port as a signed 16-bit number (wire.md section 10).
+    """
+    import random
+
+    start = random.randrange(20000, 32000)
+    for port in range(start, start + 700):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below 32768")
 
 
 class PluginTests(SynchronousTestCase):
@@ -42,134 +94,467 @@ class PluginTests(SynchronousTestCase):
 
 
 class OptionsTests(SynchronousTestCase):
-    def parse(self, *argv: str) -> Options:
+    def setUp(self) -> None:
+        self.data_dir = str(self.mktemp())
+        os.makedirs(self.data_dir)
+
+    def parse(self, *argv: str, data_dir: bool = True) -> NodeOptions:
         options = Options()
-        options.parseOptions(list(argv))
-        return options
+        options.parseOptions([*(["-d", self.data_dir] if data_dir else []), *argv])
+        return options.node_options()
+
+    def write_config(self, text: str, name: str = "config.json") -> str:
+        path = os.path.join(self.data_dir, name)
+        with open(path, "w") as handle:
+            handle.write(text)
+        return path
 
     def test_defaults(self) -> None:
-        node = self.parse().node_options()
-        self.assertEqual(node.data_dir, "tezos-p2p-data")
+        """Without a configuration file: Octez's defaults and our listening endpoint."""
+        node = self.parse()
+        self.assertEqual(node.data_dir, self.data_dir)
         self.assertEqual(node.listen, ("tcp:9732",))
-        self.assertEqual(node.peers, ())
+        self.assertEqual(node.bootstrap_peers, NETWORKS["mainnet"].default_bootstrap_peers)
         self.assertEqual(node.expected_pow, 26.0)
         self.assertEqual(node.chain_name, "TEZOS_MAINNET")
+        self.assertEqual(node.limits, Limits())
+        self.assertEqual(node.peers_file_path, os.path.join(self.data_dir, "peers.json"))
+        self.assertIsNone(node.discovery)
+        self.assertFalse(node.private_mode)
+        self.assertEqual(self.parse(data_dir=False).data_dir, "tezos-p2p-data")
 
-    def test_repeatable(self) -> None:
+    def test_octez_configuration_file(self) -> None:
+        """An Octez node's file is read as is: every p2p setting lands in the node."""
+        path = self.write_config(OCTEZ_FILE, "octez.json")
+        options = Options()
+        options.parseOptions(["--config-file", path])
+        node = options.node_options()
+        self.assertEqual(node.data_dir, "/var/lib/tezos/node")
+        self.assertEqual(node.listen, ("tcp6:9732:interface=\\:\\:",))
+        self.assertEqual(
+            node.bootstrap_peers,
+            (
+                "boot.tzinit.org",
+                f"198.51.100.7:9733#{PEER_ID}",
+                "[2001:db8::7]:9734",
+                "[2001:db8::8]",
+            ),
+        )
+        self.assertEqual(node.expected_pow, 26.5)
+        self.assertEqual(node.advertised_port, 19732)
+        self.assertEqual(
+            (
+                node.limits.min_connections,
+                node.limits.expected_connections,
+                node.limits.max_connections,
+            ),
+            (8, 16, 32),
+        )
+        self.assertEqual(node.limits.connection_timeout, 12)
+        self.assertEqual(node.limits.max_download_speed, 2048)
+        self.assertIsNone(node.limits.maintenance_idle_time)
+        self.assertEqual(node.limits.max_known_points, (800, 600))
+        self.assertEqual(node.reconnection.factor, 2)
+        self.assertTrue(node.disable_mempool)
+        self.assertEqual(node.chain_name, "TEZOS_MAINNET")
+        self.assertTrue(any("maintenance is disabled" in w for w in options.warnings))
+
+    def test_configuration_in_data_dir(self) -> None:
+        self.write_config(
+            json.dumps(
+                {
+                    "network": "sandbox",
+                    "p2p": {"listen-addr": "127.0.0.1:19999", "private-mode": True},
+                }
+            )
+        )
+        node = self.parse()
+        self.assertEqual(node.listen, ("tcp:19999:interface=127.0.0.1",))
+        self.assertTrue(node.private_mode)
+        self.assertEqual(node.chain_name, NETWORKS["sandbox"].chain_name)
+        self.assertEqual(node.bootstrap_peers, ())
+
+    def test_command_line_overrides(self) -> None:
+        self.write_config(json.dumps({"p2p": {"listen-addr": "127.0.0.1:19999"}}))
         node = self.parse(
             "--listen", "tcp:1:interface=127.0.0.1",
             "--listen", "tcp6:2:interface=\\:\\:",
+            "--no-bootstrap-peers",
             "--peer", "1.2.3.4",
-            "--peer", "[::1]:9733",
+            "--peer", f"[::1]:9733#{PEER_ID}",
             "--peer", "example.org:1",
             "--expected-pow", "24.5",
-            "-d", "somewhere",
-        ).node_options()  # fmt: skip
-        self.assertEqual(len(node.listen), 2)
-        self.assertEqual(node.peers, ("1.2.3.4", "[::1]:9733", "example.org:1"))
+            "--connections", "10",
+            "--private-mode",
+            "--discovery",
+            "--max-download-speed", "100",
+            "--max-upload-speed", "50",
+            "--maintenance-idle-time", "5",
+            "--disable-p2p-swap",
+            "--advertised-port", "9999",
+            "--chain-name", "SANDBOXED_TEZOS",
+            "--no-peers-file",
+        )  # fmt: skip
+        self.assertEqual(node.listen, ("tcp:1:interface=127.0.0.1", "tcp6:2:interface=\\:\\:"))
+        self.assertEqual(
+            node.bootstrap_peers, ("1.2.3.4", f"[::1]:9733#{PEER_ID}", "example.org:1")
+        )
         self.assertEqual(node.expected_pow, 24.5)
-        self.assertEqual(node.data_dir, "somewhere")
+        limits = node.limits
+        self.assertEqual(
+            (limits.min_connections, limits.expected_connections, limits.max_connections),
+            (5, 10, 15),
+        )
+        self.assertEqual(limits.max_known_points, (80, 60))
+        self.assertEqual(limits.max_known_peer_ids, (80, 60))
+        self.assertTrue(node.private_mode)
+        self.assertEqual(node.discovery, ("255.255.255.255", 10732))
+        self.assertEqual((limits.max_download_speed, limits.max_upload_speed), (100, 50))
+        self.assertEqual(limits.maintenance_idle_time, 5.0)
+        self.assertIsNone(limits.swap_linger)
+        self.assertEqual(node.advertised_port, 9999)
+        self.assertEqual(node.chain_name, "SANDBOXED_TEZOS")
+        self.assertIsNone(node.peers_file_path)
 
-    def test_speed_caps(self) -> None:
-        node = self.parse("--max-download-speed", "100", "--max-upload-speed", "50").node_options()
-        self.assertEqual(node.limits.max_download_speed, 100)
-        self.assertEqual(node.limits.max_upload_speed, 50)
-        service = Node(Clock(), node)
-        self.assertEqual(service.scheduler.max_download_speed, 100 * 1024)
-        self.assertEqual(service.scheduler.max_upload_speed, 50 * 1024)
+    def test_more_overrides(self) -> None:
+        node = self.parse(
+            "--discovery-addr", "127.255.255.255:10999",
+            "--disable-p2p-maintenance",
+            "--peer-table-size", "100",
+            "--network", "sandbox",
+            "--trust-discovered-peers",
+            "--disable-peer-discovery",
+            "--disable-mempool",
+        )  # fmt: skip
+        self.assertEqual(node.discovery, ("127.255.255.255", 10999))
+        self.assertIsNone(node.limits.maintenance_idle_time)
+        self.assertEqual(node.limits.max_known_points, (100, 75))
+        self.assertEqual(node.chain_name, NETWORKS["sandbox"].chain_name)
+        self.assertTrue(node.trust_discovered_peers)
+        self.assertTrue(node.disable_peer_discovery)
+        self.assertTrue(node.disable_mempool)
 
     def test_invalid(self) -> None:
         for argv in (
             ["--listen", "bogus:1"],
             ["--peer", "::1"],
             ["--peer", "host:99999"],
+            ["--peer", "1.2.3.4#notapeerid"],
             ["--expected-pow", "300"],
             ["--expected-pow", "many"],
             ["--advertised-port", "0"],
             ["--max-download-speed", "0"],
             ["--max-upload-speed", "fast"],
+            ["--connections", "101"],
+            ["--connections", "-1"],
+            ["--network", "nowhere"],
+            ["--discovery-addr", "example.org"],
+            ["--maintenance-idle-time", "0"],
+            ["--config-file", "/nonexistent/config.json"],
         ):
             with self.subTest(argv=argv):
                 self.assertRaises(usage.UsageError, self.parse, *argv)
 
+    def test_invalid_configuration_file(self) -> None:
+        for text in (
+            "{not json",
+            json.dumps({"p2p": {"expected-proof-of-work": 300}}),
+            json.dumps({"p2p": {"limits": {"min-connections": 20, "max-connections": 10}}}),
+            json.dumps({"p2p": {"bootstrap-peers": ["host:99999"]}}),
+            json.dumps({"p2p": {"unknown-key": 1}}),
+        ):
+            with self.subTest(text=text):
+                path = self.write_config(text, "bad.json")
+                with self.assertRaises(usage.UsageError) as caught:
+                    self.parse("--config-file", path)
+                self.assertIn("bad.json", str(caught.exception) + path)
+
     def test_help_documents_options(self) -> None:
         text = str(Options())
-        for option in ("--data-dir", "--listen", "--peer", "--expected-pow"):
+        for option in (
+            "--data-dir", "--config-file", "--listen", "--peer", "--no-bootstrap-peers",
+            "--private-mode", "--connections", "--expected-pow", "--discovery",
+            "--discovery-addr", "--max-download-speed", "--max-upload-speed",
+            "--advertised-port", "--network", "--peer-table-size",
+            "--disable-p2p-maintenance", "--disable-p2p-swap", "--maintenance-idle-time",
+        ):  # fmt: skip
             self.assertIn(option, text)
 
     def test_parse_peer(self) -> None:
         self.assertEqual(parse_peer("1.2.3.4"), ("1.2.3.4", 9732))
         self.assertEqual(parse_peer("[2001:db8::1]:1"), ("2001:db8::1", 1))
         self.assertEqual(parse_peer("node.example.org:9999"), ("node.example.org", 9999))
-        for bad in ("", ":1", "[::1", "[::1]x", "a:b", "::1"):
+        self.assertEqual(parse_bootstrap_peer(f"1.2.3.4#{PEER_ID}")[2].to_b58check(), PEER_ID)  # type: ignore[union-attr]
+        for bad in (":1x", "[::1", "[::1]x", "a:b", "::1"):
             self.assertRaises(ValueError, parse_peer, bad)
+
+    def test_listen_endpoint(self) -> None:
+        self.assertEqual(listen_endpoint("0.0.0.0", 1), "tcp:1:interface=0.0.0.0")
+        self.assertEqual(listen_endpoint("::", 2), "tcp6:2:interface=\\:\\:")
+        self.assertEqual(
+            listen_endpoint("::ffff:1.2.3.4", 3), "tcp6:3:interface=\\:\\:ffff\\:102\\:304"
+        )
 
     def test_make_service(self) -> None:
         from twisted.internet.testing import MemoryReactorClock
 
-        service = makeService(self.parse("--listen", "tcp:0"), reactor=MemoryReactorClock())
+        options = Options()
+        options.parseOptions(["-d", self.data_dir, "--listen", "tcp:0"])
+        service = makeService(options, reactor=MemoryReactorClock())
         self.assertIsInstance(service, Node)
 
 
+class ResolveTests(TestCase):
+    def test_literals_and_names(self) -> Deferred[None]:
+        from twisted.internet import reactor
+
+        async def scenario() -> None:
+            points = await resolve_points(
+                reactor,
+                [f"127.0.0.2:1#{PEER_ID}", "[::1]:2", "localhost:3", "no-such-host.invalid:4"],
+            )
+            self.assertEqual(points[0][0], Point("127.0.0.2", 1))
+            self.assertEqual(str(points[0][1]), PEER_ID)
+            self.assertEqual(points[1], (Point("::1", 2), None))
+            self.assertIn((Point("127.0.0.1", 3), None), points)
+            self.assertFalse([p for p, _ in points if p.port == 4])
+
+        return Deferred.fromCoroutine(scenario())
+
+
 class NodeOverTCPTests(TestCase):
-    """Two nodes on 127.0.0.1: the second dials the first."""
+    """Nodes of the composition root on 127.0.0.1, with timers on a simulated clock."""
 
     timeout = 60
 
-    async def start(self, node: Node) -> Node:
+    def setUp(self) -> None:
+        from twisted.internet import reactor
+
+        self.reactor: Any = reactor
+        self.clock = Clock()
+
+    def options(self, **overrides: Any) -> NodeOptions:
+        values: dict[str, Any] = {
+            "data_dir": str(self.mktemp()),
+            "listen": ("tcp:0:interface=127.0.0.1",),
+            "expected_pow": 4.0,
+            "chain_name": "SANDBOXED_TEZOS",
+            "limits": Limits(min_connections=1, expected_connections=1, max_connections=4),
+        }
+        values.update(overrides)
+        return NodeOptions(**values)
+
+    async def start(self, node: Node) -> P2P:
         node.startService()
         self.addCleanup(node.stopService)
         return await node.when_ready()
 
-    async def _two_nodes(self) -> None:
+    def test_bootstrap_and_peers_file(self) -> Deferred[None]:
+        """
+        The second node (which mines its identity on first start) dials the
+        first through its bootstrap peer; messages flow; stopping saves the
+        peers file, and a restart loads it.
+        """
+
+        async def scenario() -> None:
+            events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+            got: Deferred[tuple[P2PConnection, object]] = Deferred()
+
+            def read(p2p: P2P, connection: P2PConnection) -> None:
+                connection.recv().addCallback(lambda m: got.callback((connection, m)))
+
+            first_options = self.options()
+            IdentityFile.in_directory(first_options.data_dir).save(IDENTITY_A)
+            first = Node(
+                self.reactor,
+                first_options,
+                message_encodings=[Text],
+                on_connection=read,
+                clock=self.clock,
+            )
+            first_p2p = await self.start(first)
+            second_options = self.options(
+                bootstrap_peers=(f"127.0.0.1:{first_p2p.listening_port}",)
+            )
+            second = Node(self.reactor, second_options, message_encodings=[Text], clock=self.clock)
+            second_p2p = await self.start(second)
+            second_identity = IdentityFile.in_directory(second_options.data_dir).load()
+            self.assertTrue(second_identity.check(4.0))
+            await second_p2p.maintain()
+            connection = second_p2p.find_connection_by_peer_id(IDENTITY_A.peer_id)
+            assert connection is not None
+            self.assertTrue(connection.point_info is not None and connection.point_info.trusted)
+            await second_p2p.send(connection, "hello")
+            incoming, message = await got
+            self.assertEqual(message, "hello")
+            self.assertEqual(incoming.peer_id, second_identity.peer_id)
+            established = [e for e in events if e.get("event") == "new_connection"]
+            self.assertTrue(established)
+
+            await second.stopService()
+            with open(os.path.join(second_options.data_dir, "peers.json")) as handle:
+                saved = json.load(handle)
+            self.assertIn(str(IDENTITY_A.peer_id), [entry["peer_id"] for entry in saved])
+            # a restart of the second node knows the first peer from the file
+            again = Node(self.reactor, second_options, message_encodings=[Text], clock=self.clock)
+            again_p2p = await self.start(again)
+            self.assertIn(IDENTITY_A.peer_id, again_p2p.pool.peers)
+
+        return Deferred.fromCoroutine(scenario())
+
+    def test_default_node_drains_messages(self) -> Deferred[None]:
+        """Without a hook, a node reads what its peers send (so no queue fills up)."""
+
+        async def scenario() -> None:
+            events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+            quiet = self.options(identity_workers=1)
+            IdentityFile.in_directory(quiet.data_dir).save(IDENTITY_A)
+            node = Node(self.reactor, quiet, message_encodings=[Text], clock=self.clock)
+            node_p2p = await self.start(node)
+            talker_options = self.options(bootstrap_peers=(f"127.0.0.1:{node_p2p.listening_port}",))
+            IdentityFile.in_directory(talker_options.data_dir).save(IDENTITY_B)
+            talker = Node(self.reactor, talker_options, message_encodings=[Text], clock=self.clock)
+            talker_p2p = await self.start(talker)
+            await talker_p2p.maintain()
+            connection = talker_p2p.connections()[0]
+            for index in range(300):
+                await talker_p2p.send(connection, f"message {index}")
+            done: Deferred[None] = Deferred()
+
+            def seen(event: dict[str, Any]) -> None:
+                last = event.get("event") == "message_read" and "299" in event.get("text", "")
+                if last and not done.called:
+                    done.callback(None)
+
+            for event in list(events):
+                seen(event)
+            observer = cast(ILogObserver, seen)
+            globalLogPublisher.addObserver(observer)
+            self.addCleanup(globalLogPublisher.removeObserver, observer)
+            await done
+            [incoming] = node_p2p.connections()
+            self.assertEqual(len(incoming.app_queue), 0)
+
+        return Deferred.fromCoroutine(scenario())
+
+    def test_discovery_finds_a_peer(self) -> Deferred[None]:
+        """
+        Two nodes with LAN discovery on the loopback network and no
+        bootstrap peer find each other and connect.
+        """
+
+        async def scenario() -> None:
+            port = free_port(socket.SOCK_DGRAM)
+            common = {
+                "discovery": ("127.255.255.255", port),
+                "discovery_interface": "0.0.0.0",
+            }
+            nodes = []
+            for identity in (IDENTITY_A, IDENTITY_B):
+                listen = (f"tcp:{free_low_port()}:interface=127.0.0.1",)
+                options = self.options(listen=listen, **common)
+                IdentityFile.in_directory(options.data_dir).save(identity)
+                node = Node(self.reactor, options, clock=self.clock)
+                nodes.append(await self.start(node))
+            first, second = nodes
+            # both maintenance workers wait for news; discovery brings it
+            await defer.gatherResults([first.maintain(), second.maintain()])
+            self.assertIsNotNone(first.find_connection_by_peer_id(IDENTITY_B.peer_id))
+            discovery = first.discovery
+            assert discovery is not None
+            self.assertGreaterEqual(discovery.sent, 1)
+
+        return Deferred.fromCoroutine(scenario())
+
+
+class _Child(ProcessProtocol):
+    """A child process: its output, a Deferred on a line, one on its end."""
+
+    def __init__(self) -> None:
+        self.output = b""
+        self.ended: Deferred[list[Failure]] = Deferred()
+        self._waiting: list[tuple[bytes, Deferred[None]]] = []
+
+    def outReceived(self, data: bytes) -> None:
+        self.output += data
+        for marker, waiter in list(self._waiting):
+            if marker in self.output:
+                self._waiting.remove((marker, waiter))
+                waiter.callback(None)
+
+    errReceived = outReceived
+
+    def wait_for(self, marker: bytes) -> Deferred[None]:
+        waiter: Deferred[None] = Deferred()
+        if marker in self.output:
+            waiter.callback(None)
+        else:
+            self._waiting.append((marker, waiter))
+        return waiter
+
+    def processEnded(self, reason: Failure) -> None:
+        for _, waiter in self._waiting:
+            waiter.errback(AssertionError("the process ended:\n" + self.output.decode()))
+        self._waiting = []
+        self.ended.callback([reason])  # in a list: a Failure result would be an error
+
+
+#: ``twistd`` as the installed script runs it, with this interpreter.
+TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
+
+
+class TwistdTests(TestCase):
+    """A real ``twistd -n tezos-p2p`` process."""
+
+    timeout = 120
+
+    def test_run_accept_and_stop(self) -> Deferred[None]:
         from twisted.internet import reactor
 
-        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
-        first_dir, second_dir = self.mktemp(), self.mktemp()
-        IdentityFile.in_directory(first_dir).save(IDENTITY_A)
-        accepted: Deferred[Session] = Deferred()
-        dialled: Deferred[Session] = Deferred()
+        async def scenario() -> None:
+            data_dir = os.path.abspath(self.mktemp())
+            IdentityFile.in_directory(data_dir).save(IDENTITY_A)
+            port = free_port()
+            child = _Child()
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join([ROOT, env.get("PYTHONPATH", "")])
+            argv = [
+                sys.executable, "-u", "-c", TWISTD, "-n", "--pidfile=",
+                "--logfile=-", "tezos-p2p", "-d", data_dir,
+                "--listen", f"tcp:{port}:interface=127.0.0.1",
+                "--no-bootstrap-peers", "--expected-pow", "8",
+                "--chain-name", "SANDBOXED_TEZOS",
+            ]  # fmt: skip
+            process = reactor.spawnProcess(child, sys.executable, argv, env=env, path=data_dir)
+            try:
+                await child.wait_for(b"running, listening on port")
+            except BaseException:
+                process.signalProcess("KILL")
+                await child.ended
+                raise
+            from twisted.internet.endpoints import TCP4ClientEndpoint
 
-        def once(d: Deferred[Session]) -> Any:
-            return lambda session: None if d.called else d.callback(session)
+            session = await connect_session(
+                session_config(IDENTITY_B, pow_target=8.0, versions=SANDBOX_VERSIONS),
+                reactor,
+                TCP4ClientEndpoint(reactor, "127.0.0.1", port),
+                point=Point("127.0.0.1", port),
+            )
+            self.assertEqual(session.peer_id, IDENTITY_A.peer_id)
+            await child.wait_for(b"connection established with " + str(IDENTITY_B.peer_id).encode())
+            process.signalProcess(signal.SIGTERM)
+            [reason] = await child.ended
+            # twistd shuts down cleanly, then ends itself with the signal it
+            # received (so that its parent sees why it stopped)
+            self.assertTrue(reason.check(ProcessTerminated), child.output.decode())
+            self.assertEqual(cast(ProcessTerminated, reason.value).signal, signal.SIGTERM)
+            output = child.output.decode()
+            for step in ("Received SIGTERM", "pool destroyed", "stopping the IO scheduler"):
+                self.assertIn(step, output)
+            self.assertIn("Server Shut Down", output)
+            with open(os.path.join(data_dir, "peers.json")) as handle:
+                saved = json.load(handle)
+            self.assertIn(str(IDENTITY_B.peer_id), [entry["peer_id"] for entry in saved])
+            await session.when_closed()
 
-        first = Node(
-            reactor,
-            NodeOptions(
-                data_dir=first_dir, listen=("tcp:0:interface=127.0.0.1",), expected_pow=4.0
-            ),
-            on_session=once(accepted),
-        )
-        await self.start(first)
-        port = first.listeners[0].port
-        assert port is not None
-        number = port.getHost().port  # type: ignore[attr-defined]
-        second = Node(
-            reactor,
-            NodeOptions(
-                data_dir=second_dir,
-                listen=("tcp:0:interface=127.0.0.1",),
-                peers=(f"127.0.0.1:{number}",),
-                expected_pow=4.0,
-            ),
-            on_session=once(dialled),
-        )
-        await self.start(second)
-        # the second node mined and saved an identity on its first start
-        second_identity = IdentityFile.in_directory(second_dir).load()
-        self.assertTrue(second_identity.check(4.0))
-        incoming, outgoing = await defer.gatherResults([accepted, dialled])
-        self.assertEqual(incoming.peer_id, second_identity.peer_id)
-        self.assertEqual(outgoing.peer_id, IDENTITY_A.peer_id)
-        # sessions carry messages both ways
-        await outgoing.write(Bootstrap())
-        self.assertEqual(await incoming.read(), Bootstrap())
-        established = [e for e in events if e.get("event") == "new_connection"]
-        self.assertEqual(
-            {e["peer_id"] for e in established},
-            {str(IDENTITY_A.peer_id), str(second_identity.peer_id)},
-        )
-        self.assertEqual({e["direction"] for e in established}, {"incoming", "outgoing"})
-
-    def test_two_nodes(self) -> Deferred[None]:
-        return Deferred.fromCoroutine(self._two_nodes())
+        return Deferred.fromCoroutine(scenario())

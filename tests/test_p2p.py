@@ -217,6 +217,36 @@ class ConnectionTests(P2PTestCase):
 
         return self.run_async(scenario)
 
+    def test_simultaneous_dials(self) -> Deferred[None]:
+        """
+        Two nodes dial each other at the same moment: exactly one connection
+        survives, the one dialled by the greater peer id, and both pools agree.
+        """
+
+        async def scenario() -> None:
+            from twisted.internet.defer import DeferredList
+
+            for _ in range(3):
+                a, b = await self.net.node(), await self.net.node()
+                outcomes = await DeferredList(
+                    [a.connect(point_of(b)), b.connect(point_of(a))], consumeErrors=True
+                )
+                winner = a if a.peer_id.raw > b.peer_id.raw else b
+                self.assertEqual([ok for ok, _ in outcomes], [winner is a, winner is b])
+                pair = [a, b]
+
+                def one_each(pair: list[P2P] = pair) -> bool:
+                    return all(len(n.connections()) == 1 for n in pair)
+
+                await eventually(one_each, pair)
+                dialled = winner.connections()[0]
+                self.assertFalse(dialled.info.incoming)
+                for node in (a, b):
+                    other = b if node is a else a
+                    self.assertEqual(node.pool.points[point_of(other)].state.kind, "running")
+
+        return self.run_async(scenario)
+
 
 class ACLTests(P2PTestCase):
     def test_banned_peer(self) -> Deferred[None]:
@@ -295,6 +325,8 @@ class NackTests(P2PTestCase):
             assert isinstance(error, RejectedByNack)
             self.assertEqual(error.motive, NackMotive.TOO_MANY_CONNECTIONS)
             self.assertIn(point_of(b), error.alternative_points or ())
+            # never the dialler's own point
+            self.assertNotIn(point_of(c), error.alternative_points or ())
             self.assertIn(point_of(b), c.pool.points)  # learned from the Nack
             self.assertEqual(c.pool.points[point_of(a)].state.kind, "disconnected")
 

@@ -58,7 +58,15 @@ from .ids import ConnectionId, PeerId, Point, format_host, to_ipv6
 from .interfaces import IAuthenticationGate, IConnectHandler
 from .limits import Limits
 from .pool import Pool
-from .pool_state import Accepted, PeerInfo, PointInfo, PoolEvent, Requested, Running
+from .pool_state import (
+    Accepted,
+    Disconnected,
+    PeerInfo,
+    PointInfo,
+    PoolEvent,
+    Requested,
+    Running,
+)
 from .session import (
     Accept,
     ConnectionInfo,
@@ -133,6 +141,10 @@ class _Attempt:
     accepted: bool = False
     #: The dial under way (outgoing attempts), cancelled at shutdown.
     dialing: Deferred[Session] | None = None
+    #: Whether this attempt put the point / the peer in its current state
+    #: (only then does its failure move them back to disconnected).
+    owns_point: bool = False
+    owns_peer: bool = False
 
 
 NewConnectionHook = Callable[[PeerId, P2PConnection], None]
@@ -239,7 +251,9 @@ class ConnectHandler:
         self.pool.emit(PoolEvent("outgoing_connection", point=point))
         _log.debug("connecting to {point}", event="connect_status", point=str(point))
         session = Session(self.session_config, self.clock, incoming=False, point=point)
-        tracked = self._attempts[session] = _Attempt(session, False, point.addr, point_info=info)
+        tracked = self._attempts[session] = _Attempt(
+            session, False, point.addr, point_info=info, owns_point=True
+        )
         endpoint = point_endpoint(self.reactor, point, self.limits.connection_timeout)
         attempt = connect_session(
             self.session_config,
@@ -332,22 +346,17 @@ class ConnectHandler:
                 "private mode: refusing {peer_id}", event="peer_rejected", peer_id=str(peer_id)
             )
             return Refuse(PrivateMode())
-        elif (
-            point_info is not None
-            and (
-                isinstance(point_info.state, Accepted | Running)
-                or (isinstance(point_info.state, Requested) and info.incoming)
-            )
-        ) or isinstance(peer_info.state, Accepted | Running):
+        elif self._busy(attempt, point_info, peer_info, peer_id):
             motive = NackMotive.ALREADY_CONNECTED
         if point_info is not None:
             point_info.known_public = not info.private_node
         if motive is not None:
-            alternatives = (
-                []
-                if self.disable_peer_discovery
-                else self.pool.list_known_points(NACK_ALTERNATIVES, ignore_private=True)
-            )
+            alternatives = []
+            if not self.disable_peer_discovery:
+                # never the rejected peer's own point (Octez may send it back)
+                own = point_info.point if point_info is not None else None
+                known = self.pool.list_known_points(NACK_ALTERNATIVES + 1, ignore_private=True)
+                alternatives = [p for p in known if p != own][:NACK_ALTERNATIVES]
             self.pool.emit(
                 PoolEvent(
                     "rejecting_request",
@@ -372,8 +381,16 @@ class ConnectHandler:
         assert not isinstance(chosen, NackMotive)
         now = self.now()
         if point_info is not None:
-            point_info.set_accepted(now, peer_id)
-        peer_info.set_accepted(now, info.id_point)
+            if isinstance(point_info.state, Accepted):  # taken from a losing rival
+                point_info.hand_over(now, peer_id)
+            else:
+                point_info.set_accepted(now, peer_id)
+            attempt.owns_point = True
+        if isinstance(peer_info.state, Accepted):  # taken from a losing rival
+            peer_info.hand_over(now, info.id_point)
+        else:
+            peer_info.set_accepted(now, info.id_point)
+        attempt.owns_peer = True
         attempt.accepted = True
         self.pool.emit(
             PoolEvent(
@@ -384,6 +401,72 @@ class ConnectHandler:
             )
         )
         return Accept(chosen)
+
+    def _busy(
+        self,
+        attempt: _Attempt,
+        point_info: PointInfo | None,
+        peer_info: PeerInfo,
+        peer_id: PeerId,
+    ) -> bool:
+        """
+        Whether the point or the peer is already connected or connecting
+        (motive Already_connected).
+
+        Both ends may dial each other at once: each then sees the other's
+        incoming connection while its own dial is under way.  Octez nacks the
+        incoming one on both ends, so both fail and, with equal reconnection
+        delays, may fail the same way again.  We keep the connection dialled
+        by the greater peer id, a rule both ends compute alike: the losing
+        attempt gives its claim on the point and the peer to the winner, and
+        the other end nacks it.  (An Octez peer nacks every such incoming
+        connection; then only the dial of the greater id can succeed, which
+        is no worse than Octez between two Octez nodes.)
+        """
+        own_request = (
+            point_info is not None
+            and isinstance(point_info.state, Requested)
+            and not attempt.incoming
+            and attempt.owns_point
+        )
+        point_busy = (
+            point_info is not None
+            and not isinstance(point_info.state, Disconnected)
+            and not own_request
+        )
+        if not point_busy and isinstance(peer_info.state, Disconnected):
+            return False
+        if (point_info is not None and isinstance(point_info.state, Running)) or isinstance(
+            peer_info.state, Running
+        ):
+            return True
+        rivals = [
+            other
+            for other in self._attempts.values()
+            if other is not attempt
+            and (
+                (point_info is not None and other.point_info is point_info)
+                or other.peer_info is peer_info
+            )
+        ]
+        if len(rivals) != 1:
+            return True
+        rival = rivals[0]
+        if rival.incoming == attempt.incoming or rival.peer_info not in (None, peer_info):
+            return True
+        mine = self.session_config.identity.peer_id.raw
+        dialled_by_greater = peer_id.raw > mine if attempt.incoming else mine > peer_id.raw
+        if not dialled_by_greater:
+            return True
+        _log.info(
+            "both ends dialled: keeping the connection dialled by the greater peer id",
+            event="simultaneous_connection",
+            peer_id=str(peer_id),
+            incoming=attempt.incoming,
+        )
+        rival.owns_point = False
+        rival.owns_peer = False
+        return False
 
     # -- outcomes ------------------------------------------------------------
 
@@ -445,11 +528,19 @@ class ConnectHandler:
             # Octez's own comment says it should be greylisted (behaviour.md §3.4).
             self.acl.greylist_addr(attempt.address)
         point_info = attempt.point_info
-        if point_info is not None and isinstance(point_info.state, Requested | Accepted):
+        if (
+            point_info is not None
+            and attempt.owns_point
+            and isinstance(point_info.state, Requested | Accepted)
+        ):
             point_info.set_disconnected(now, self.pool.reconnection)
         if isinstance(error, Myself) and error.connection_id.port is not None:
             self.pool.add_myself(Point(error.connection_id.addr, error.connection_id.port))
-        if attempt.peer_info is not None and isinstance(attempt.peer_info.state, Accepted):
+        if (
+            attempt.peer_info is not None
+            and attempt.owns_peer
+            and isinstance(attempt.peer_info.state, Accepted)
+        ):
             attempt.peer_info.set_disconnected(now)
         if attempt.accepted and attempt.incoming:
             info = session.info

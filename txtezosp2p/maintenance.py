@@ -23,6 +23,9 @@ Where we differ from Octez:
 
 * :meth:`maintain` fires as soon as a step finds the count inside the band;
   Octez's only fires after a step that had work to do (behaviour.md §4.5).
+* A step waiting for news also stops waiting when a connection is
+  established (an incoming one may be all it needed) or when
+  :meth:`maintain` is called.
 * :meth:`roll` is implemented (Octez leaves it a no-op): it closes about a
   tenth of the connections (at least one), never trusted or private ones,
   and contacts as many fresh candidates, other than the points just left;
@@ -306,6 +309,9 @@ class MaintenanceService(Service):
                 {
                     "new_peer": self.pool.new_peer.wait(),
                     "new_point": self.pool.new_point.wait(),
+                    # not in Octez: a new connection or a request also ends the wait
+                    "new_connection": self.pool.new_connection.wait(),
+                    "external_event": self._external.wait(),
                     "timeout": deferLater(self.clock, LOOKING_FOR_PEERS, lambda: None),
                 }
             ),

@@ -236,6 +236,13 @@ class PointInfo:
         self.state = Accepted(peer_id)
         self.log(now, "accepting_request", peer_id)
 
+    def hand_over(self, now: float, peer_id: PeerId) -> None:
+        """Another attempt of the same peer takes over a point it accepted (simultaneous dials)."""
+        if not isinstance(self.state, Accepted):
+            raise IllegalTransition(f"{self.point}: handed over from {self.state.kind}")
+        self.state = Accepted(peer_id)
+        self.log(now, "accepting_request", peer_id)
+
     def set_running(self, now: float, peer_id: PeerId, known_public: bool | None = None) -> None:
         state = self.state
         if isinstance(state, Running) or (
@@ -378,6 +385,13 @@ class PeerInfo:
     def set_accepted(self, now: float, connection_id: ConnectionId) -> None:
         if not isinstance(self.state, Disconnected):
             raise IllegalTransition(f"{self.peer_id}: accepted from {self.state.kind}")
+        self.state = Accepted(None, connection_id)
+        self.log(now, "incoming_request", connection_id)
+
+    def hand_over(self, now: float, connection_id: ConnectionId) -> None:
+        """Another attempt takes over the accepted state (simultaneous dials)."""
+        if not isinstance(self.state, Accepted):
+            raise IllegalTransition(f"{self.peer_id}: handed over from {self.state.kind}")
         self.state = Accepted(None, connection_id)
         self.log(now, "incoming_request", connection_id)
 

@@ -1,6 +1,13 @@
-# -*- test-case-name: tests.test_tap -*-
+# -*- test-case-name: tests.test_node -*-
 """
 ``twistd tezos-p2p``: command-line options and ``makeService``.
+
+Settings come from three places, each overriding the previous one:
+built-in defaults, an Octez configuration file (``--config-file``, or
+``config.json`` in the data directory when it exists; its ``network`` and
+``p2p`` sections are read as Octez reads them, other sections are ignored),
+and the command line.  The same validation as Octez's applies; a problem is
+reported as a usage error, before anything starts.
 
 This module is loaded lazily by the plugin in
 ``twisted/plugins/txtezosp2p_plugin.py``; only :func:`makeService` touches
@@ -9,15 +16,28 @@ the global reactor, and only when none is passed in.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from twisted.application.service import IService
 from twisted.python import usage
 
-from .identity import DEFAULT_EXPECTED_POW
-from .limits import Limits
-from .node import DEFAULT_DATA_DIR, DEFAULT_LISTEN, Node, NodeOptions, parse_peer
-from .session import MAINNET
+from .config import (
+    DEFAULT_DISCOVERY_PORT,
+    MAX_CONNECTIONS_ARGUMENT,
+    NETWORKS,
+    ConfigError,
+    NodeConfig,
+    P2PSection,
+    check,
+    connections_limits,
+    load_config_file,
+    parse_discovery_addr,
+    peer_table,
+    validation_warnings,
+)
+from .node import CONFIG_FILE, DEFAULT_DATA_DIR, DEFAULT_LISTEN, Node, NodeOptions
+from .node import parse_bootstrap_peer as _parse_bootstrap_peer
 
 
 def _difficulty(value: str) -> float:
@@ -47,32 +67,111 @@ def _speed(value: str) -> int:
 _speed.coerceDoc = "A positive integer."  # type: ignore[attr-defined]
 
 
+def _count(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("a count is a non-negative integer")
+    return number
+
+
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError("a duration is a positive number of seconds")
+    return number
+
+
+_seconds.coerceDoc = "Seconds, a positive number."  # type: ignore[attr-defined]
+
+
 class Options(usage.Options):
     """Options of ``twistd tezos-p2p``."""
 
     synopsis = "[options]"
     longdesc = (
         "Run a Tezos P2P node: load (or generate on first start) the identity in "
-        "the data directory, listen for peers, dial the given points, and log "
-        "every established session."
+        "the data directory, listen for peers, dial the bootstrap peers, keep the "
+        "number of connections within bounds, and save known peers in peers.json. "
+        "Settings are read from an Octez configuration file (its p2p and network "
+        "sections), then overridden by these options."
     )
 
+    optFlags = [
+        ["private-mode", None, "Only connect to trusted points; never advertised by peers."],
+        [
+            "no-bootstrap-peers",
+            None,
+            "Ignore the bootstrap peers of the configuration file and the network.",
+        ],
+        ["discovery", None, "Enable LAN discovery on 255.255.255.255:10732."],
+        ["trust-discovered-peers", None, "Trust the points found by LAN discovery."],
+        ["disable-mempool", None, "Announce to peers that we do not want mempool messages."],
+        ["disable-peer-discovery", None, "Neither ask peers for points nor share ours."],
+        ["disable-p2p-maintenance", None, "Do not dial or drop connections automatically."],
+        ["disable-p2p-swap", None, "Neither propose nor accept connection swaps."],
+        ["no-peers-file", None, "Neither load nor save peers.json."],
+    ]
+
     optParameters = [
-        ["data-dir", "d", DEFAULT_DATA_DIR, "Data directory (holds identity.json)."],
+        [
+            "data-dir",
+            "d",
+            None,
+            f"Data directory: identity.json, peers.json, config.json (default: "
+            f"{DEFAULT_DATA_DIR}, or the data-dir of the configuration file).",
+        ],
+        [
+            "config-file",
+            "c",
+            None,
+            f"Octez configuration file (JSON; default: {CONFIG_FILE} in the data "
+            f"directory, when it exists).",
+        ],
+        [
+            "network",
+            None,
+            None,
+            "Network whose chain name and bootstrap peers to use: "
+            + ", ".join(NETWORKS)
+            + " (default: the configuration file's, else mainnet).",
+        ],
+        ["chain-name", None, None, "Chain name announced and required from peers."],
         [
             "expected-pow",
             None,
-            DEFAULT_EXPECTED_POW,
-            "Proof-of-work difficulty required from peers, also used to generate our own identity.",
+            None,
+            "Proof-of-work difficulty required from peers, also used to generate our "
+            "own identity (default: 26).",
             _difficulty,
         ],
-        ["chain-name", None, MAINNET, "Chain name announced and required from peers."],
+        [
+            "connections",
+            None,
+            None,
+            "Expected number of connections N: min N/2, max 3N/2, peer tables 8N "
+            f"(at most {MAX_CONNECTIONS_ARGUMENT}).",
+            _count,
+        ],
+        [
+            "peer-table-size",
+            None,
+            None,
+            "Size of the known points and peers tables (garbage-collected to 3/4).",
+            _count,
+        ],
         [
             "advertised-port",
             None,
             None,
             "Port announced to peers (default: the listening port).",
             _port,
+        ],
+        [
+            "discovery-addr",
+            None,
+            None,
+            f"Enable LAN discovery, announcing to ADDR[:PORT] (IPv4; default port "
+            f"{DEFAULT_DISCOVERY_PORT}).",
         ],
         [
             "max-download-speed",
@@ -89,6 +188,20 @@ class Options(usage.Options):
             _speed,
         ],
         [
+            "maintenance-idle-time",
+            None,
+            None,
+            "Seconds between two maintenance steps when nothing happens (default: 120).",
+            _seconds,
+        ],
+        [
+            "peers-file-interval",
+            None,
+            300.0,
+            "Seconds between two saves of peers.json (it is also saved at shutdown).",
+            _seconds,
+        ],
+        [
             "identity-workers",
             None,
             None,
@@ -101,11 +214,15 @@ class Options(usage.Options):
         super().__init__()
         self["listen"] = []
         self["peers"] = []
+        self.config: NodeConfig | None = None
+        self.config_path: str | None = None
+        self.warnings: list[str] = []
 
     def opt_listen(self, description: str) -> None:
         """
         Listen on an endpoint string (repeatable), e.g. tcp:9732 or
-        tcp:9732:interface=\\:\\: (default: tcp:9732).
+        tcp6:9732:interface=\\:\\: (default: the configuration file's
+        listen-addr, else tcp:9732).
         """
         from twisted.internet.endpoints import serverFromString
 
@@ -117,31 +234,116 @@ class Options(usage.Options):
         self["listen"].append(description)
 
     def opt_peer(self, point: str) -> None:
-        """Dial HOST:PORT at start and stay connected (repeatable)."""
+        """
+        A bootstrap peer HOST[:PORT][#PEER_ID], trusted and dialled first
+        (repeatable; added to those of the configuration file).
+        """
         try:
-            parse_peer(point)
+            _parse_bootstrap_peer(point)
         except ValueError as exc:
             raise usage.UsageError(str(exc)) from exc
         self["peers"].append(point)
 
+    def _load_config(self) -> NodeConfig:
+        path = self["config-file"]
+        if path is None:
+            data_dir = self["data-dir"] or DEFAULT_DATA_DIR
+            default = os.path.join(data_dir, CONFIG_FILE)
+            if not os.path.exists(default):
+                # no file: Octez's defaults, but our own listening endpoint
+                self.config_path = None
+                return NodeConfig(p2p=P2PSection(listen_addr=None))
+            path = default
+        self.config_path = path
+        try:
+            return load_config_file(path)
+        except ConfigError as exc:
+            raise usage.UsageError(f"{path}: {exc}") from exc
+        except OSError as exc:
+            raise usage.UsageError(f"cannot read {path}: {exc.strerror}") from exc
+
     def postOptions(self) -> None:
-        if not self["listen"]:
-            self["listen"] = [DEFAULT_LISTEN]
+        config = self.config = self._load_config()
+        if self["network"] is not None:
+            if self["network"] not in NETWORKS:
+                raise usage.UsageError(
+                    f"unknown network {self['network']!r} (known: {', '.join(NETWORKS)})"
+                )
+            config = self.config = NodeConfig(
+                data_dir=config.data_dir,
+                network=NETWORKS[self["network"]],
+                p2p=config.p2p,
+                disable_config_validation=config.disable_config_validation,
+                raw=config.raw,
+            )
+        try:
+            check(config)
+            self.node = self._node_options(config)
+        except ConfigError as exc:
+            raise usage.UsageError(str(exc)) from exc
+        except ValueError as exc:
+            raise usage.UsageError(str(exc)) from exc
+        self.warnings = validation_warnings(config)
+
+    def _node_options(self, config: NodeConfig) -> NodeOptions:
+        overrides: dict[str, Any] = {}
+        if self["data-dir"] is not None:
+            overrides["data_dir"] = self["data-dir"]
+        if self["listen"]:
+            overrides["listen"] = tuple(self["listen"])
+        bootstrap = () if self["no-bootstrap-peers"] else config.bootstrap_peers
+        overrides["bootstrap_peers"] = tuple(bootstrap) + tuple(self["peers"])
+        if self["chain-name"] is not None:
+            overrides["chain_name"] = self["chain-name"]
+        if self["expected-pow"] is not None:
+            overrides["expected_pow"] = self["expected-pow"]
+        if self["advertised-port"] is not None:
+            overrides["advertised_port"] = self["advertised-port"]
+        for flag in ("private-mode", "disable-mempool", "disable-peer-discovery"):
+            if self[flag]:
+                overrides[flag.replace("-", "_")] = True
+        if self["trust-discovered-peers"]:
+            overrides["trust_discovered_peers"] = True
+        if self["discovery-addr"] is not None:
+            overrides["discovery"] = parse_discovery_addr(self["discovery-addr"])
+        elif self["discovery"]:
+            overrides["discovery"] = parse_discovery_addr("")
+        if self["no-peers-file"]:
+            overrides["peers_file"] = None
+        overrides["peers_file_interval"] = self["peers-file-interval"]
+        overrides["identity_workers"] = self["identity-workers"]
+        limits = config.p2p.limits
+        if self["connections"] is not None:
+            limits = connections_limits(
+                self["connections"],
+                limits,
+                self["peer-table-size"],
+                allow_more=config.disable_config_validation,
+            )
+        elif self["peer-table-size"] is not None:
+            table = peer_table(self["peer-table-size"])
+            limits = limits.replace(max_known_points=table, max_known_peer_ids=table)
+        changes: dict[str, Any] = {}
+        for option, field in (
+            ("max-download-speed", "max_download_speed"),
+            ("max-upload-speed", "max_upload_speed"),
+            ("maintenance-idle-time", "maintenance_idle_time"),
+        ):
+            if self[option] is not None:
+                changes[field] = self[option]
+        if self["disable-p2p-maintenance"]:
+            changes["maintenance_idle_time"] = None
+        if self["disable-p2p-swap"]:
+            changes["swap_linger"] = None
+        overrides["limits"] = limits.replace(**changes) if changes else limits
+        overrides["limits"].check()
+        if self.config_path is None and "listen" not in overrides:
+            overrides["listen"] = (DEFAULT_LISTEN,)
+        return NodeOptions.from_config(config, **overrides)
 
     def node_options(self) -> NodeOptions:
-        return NodeOptions(
-            data_dir=self["data-dir"],
-            listen=tuple(self["listen"]),
-            peers=tuple(self["peers"]),
-            expected_pow=self["expected-pow"],
-            chain_name=self["chain-name"],
-            advertised_port=self["advertised-port"],
-            limits=Limits(
-                max_download_speed=self["max-download-speed"],
-                max_upload_speed=self["max-upload-speed"],
-            ),
-            identity_workers=self["identity-workers"],
-        )
+        """The options of the node to run (after :meth:`parseOptions`)."""
+        return self.node
 
 
 def makeService(config: Options, reactor: Any = None) -> IService:
@@ -150,4 +352,9 @@ def makeService(config: Options, reactor: Any = None) -> IService:
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
+    from . import _events as ev
+
+    log = ev.logger("p2p.node")
+    for warning in config.warnings:
+        log.warn("{warning}", event="config_validation_warning", warning=warning)
     return Node(reactor, config.node_options())
