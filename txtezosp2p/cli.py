@@ -7,7 +7,9 @@ The ``tezos-p2p`` command line, modelled on ``octez-node identity`` and
 * ``tezos-p2p codec list|decode|encode`` — the wire encodings, binary as
   lowercase hex, values as Octez's JSON;
 * ``tezos-p2p session decode`` — decrypt and print both directions of a
-  recorded connection, given one side's identity.
+  recorded connection, given one side's identity;
+* ``tezos-p2p sandbox`` — a small network of nodes on loopback, with a
+  live table of their connections.
 
 Errors print one line on standard error and exit with status 1; a
 traceback is a bug.
@@ -439,6 +441,37 @@ def _difficulty(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
+    from .sandbox import SandboxOptions, run
+
+    if args.maintenance_idle_time <= 0 or args.interval <= 0:
+        raise CommandError("durations must be positive")
+    if args.base_port and not 0 < args.base_port <= 0xFFFF - args.nodes:
+        raise CommandError("--base-port leaves no room for every node")
+    return run(
+        SandboxOptions(
+            nodes=args.nodes,
+            base_dir=args.dir,
+            base_port=args.base_port,
+            connections=args.connections,
+            expected_pow=args.expected_pow,
+            maintenance_idle_time=args.maintenance_idle_time,
+            interval=args.interval,
+        ),
+        out,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tezos-p2p", description="Tools for the Tezos peer-to-peer layer."
@@ -511,6 +544,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="whether the recording side dialled (outgoing) or accepted (default: detect)",
     )
     dissect.set_defaults(run=cmd_session_decode)
+
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="run a small network of nodes on loopback and watch it",
+        description=(
+            "Start N nodes on 127.0.0.1, each with its own data directory, all "
+            "bootstrapped through the first; print a live table of each node's "
+            "connections and known points.  Ctrl-C stops every node cleanly."
+        ),
+    )
+    sandbox.add_argument("--nodes", type=_positive, default=5, help="how many nodes (default 5)")
+    sandbox.add_argument(
+        "--dir", default=None, help="base directory of the data directories (default: a new one)"
+    )
+    sandbox.add_argument(
+        "--base-port",
+        type=int,
+        default=0,
+        help="listening port of the first node, the others follow (default: any free ports)",
+    )
+    sandbox.add_argument(
+        "--connections",
+        type=_positive,
+        default=None,
+        help="expected connections of each node (default: from the number of nodes)",
+    )
+    sandbox.add_argument(
+        "--expected-pow", type=_difficulty, default=0.0, help="proof of work (default 0)"
+    )
+    sandbox.add_argument(
+        "--maintenance-idle-time",
+        type=float,
+        default=10.0,
+        help="seconds between maintenance steps (default 10)",
+    )
+    sandbox.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between table refreshes (default 1)"
+    )
+    sandbox.set_defaults(run=cmd_sandbox)
     return parser
 
 
