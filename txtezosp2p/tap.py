@@ -81,7 +81,7 @@ def _seconds(value: str) -> float:
     return number
 
 
-_seconds.coerceDoc = "Seconds, a positive number."  # type: ignore[attr-defined]
+_seconds.coerceDoc = "Positive seconds."  # type: ignore[attr-defined]
 
 
 class Options(usage.Options):
@@ -141,7 +141,7 @@ class Options(usage.Options):
             None,
             None,
             "Proof-of-work difficulty required from peers, also used to generate our "
-            "own identity (default: 26).",
+            "own identity (default: 26)",
             _difficulty,
         ],
         [
@@ -177,28 +177,28 @@ class Options(usage.Options):
             "max-download-speed",
             None,
             None,
-            "Cap on the total download rate, in KiB/s (default: none).",
+            "Cap on the total download rate, in KiB/s (default: none)",
             _speed,
         ],
         [
             "max-upload-speed",
             None,
             None,
-            "Cap on the total upload rate, in KiB/s (default: none).",
+            "Cap on the total upload rate, in KiB/s (default: none)",
             _speed,
         ],
         [
             "maintenance-idle-time",
             None,
             None,
-            "Seconds between two maintenance steps when nothing happens (default: 120).",
+            "Seconds between two maintenance steps when nothing happens (default: 120)",
             _seconds,
         ],
         [
             "peers-file-interval",
             None,
             300.0,
-            "Seconds between two saves of peers.json (it is also saved at shutdown).",
+            "Seconds between two saves of peers.json (it is also saved at shutdown)",
             _seconds,
         ],
         [
@@ -219,11 +219,7 @@ class Options(usage.Options):
         self.warnings: list[str] = []
 
     def opt_listen(self, description: str) -> None:
-        """
-        Listen on an endpoint string (repeatable), e.g. tcp:9732 or
-        tcp6:9732:interface=\\:\\: (default: the configuration file's
-        listen-addr, else tcp:9732).
-        """
+        """Listen on an endpoint string, e.g. tcp:9732 (repeatable; default: the configuration file's listen-addr, else tcp:9732)."""  # noqa: E501
         from twisted.internet.endpoints import serverFromString
 
         try:
@@ -234,10 +230,7 @@ class Options(usage.Options):
         self["listen"].append(description)
 
     def opt_peer(self, point: str) -> None:
-        """
-        A bootstrap peer HOST[:PORT][#PEER_ID], trusted and dialled first
-        (repeatable; added to those of the configuration file).
-        """
+        """A bootstrap peer HOST[:PORT][#PEER_ID], trusted and dialled first (repeatable; added to the configuration file's)."""  # noqa: E501
         try:
             _parse_bootstrap_peer(point)
         except ValueError as exc:
