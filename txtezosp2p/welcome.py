@@ -28,10 +28,9 @@ import socket
 from typing import Any
 
 from twisted.application.service import MultiService, Service
-from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.defer import Deferred, DeferredList, FirstError, succeed
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
-from twisted.internet.protocol import Factory
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStreamServerEndpoint
 from twisted.python.failure import Failure
 
 from . import _events as ev
@@ -117,7 +116,9 @@ def with_backlog(description: str, backlog: int) -> str:
 class _Listener(Service):
     """One listening endpoint; ``port`` is set once listening."""
 
-    def __init__(self, endpoint: IStreamServerEndpoint, factory: Factory, description: str) -> None:
+    def __init__(
+        self, endpoint: IStreamServerEndpoint, factory: IProtocolFactory, description: str
+    ) -> None:
         self.endpoint = endpoint
         self.factory = factory
         self.description = description
@@ -157,7 +158,7 @@ class WelcomeService(MultiService):
     """Listens on every endpoint string for incoming P2P connections."""
 
     def __init__(
-        self, reactor: Any, listen: tuple[str, ...], factory: Factory, backlog: int = 20
+        self, reactor: Any, listen: tuple[str, ...], factory: IProtocolFactory, backlog: int = 20
     ) -> None:
         super().__init__()
         self.listeners: list[_Listener] = []
@@ -174,9 +175,22 @@ class WelcomeService(MultiService):
             raise RuntimeError("the welcome service is not started")
         if not waiting:
             return succeed([])
-        return DeferredList(
-            [w for w in waiting if w is not None], fireOnOneErrback=True, consumeErrors=True
-        ).addCallback(lambda results: [port for _, port in results])
+
+        def first_error(failure: Failure) -> Failure:
+            # the listening error itself, not DeferredList's FirstError wrapper
+            error = failure.value
+            if isinstance(error, FirstError):
+                sub: Failure = error.subFailure
+                return sub
+            return failure
+
+        return (
+            DeferredList(
+                [w for w in waiting if w is not None], fireOnOneErrback=True, consumeErrors=True
+            )
+            .addCallback(lambda results: [port for _, port in results])
+            .addErrback(first_error)
+        )
 
     @property
     def ports(self) -> list[IListeningPort]:
