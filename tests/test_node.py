@@ -121,7 +121,22 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(node.peers_file_path, os.path.join(self.data_dir, "peers.json"))
         self.assertIsNone(node.discovery)
         self.assertFalse(node.private_mode)
+        self.assertEqual(node.admin, ("tcp:8732:interface=127.0.0.1",))
+        self.assertFalse(node.admin_public)
         self.assertEqual(self.parse(data_dir=False).data_dir, "tezos-p2p-data")
+
+    def test_admin_endpoints(self) -> None:
+        self.assertEqual(self.parse("--no-admin").admin, ())
+        local = "tcp6:0:interface=\\:\\:1"
+        node = self.parse("--admin", local, "--admin", "unix:/tmp/admin.sock")
+        self.assertEqual(node.admin, (local, "unix:/tmp/admin.sock"))
+        # a public address must be asked for
+        for public in ("tcp:8732", "tcp:8732:interface=0.0.0.0", "tcp6:1:interface=\\:\\:"):
+            with self.subTest(endpoint=public):
+                self.assertRaises(usage.UsageError, self.parse, "--admin", public)
+                allowed = self.parse("--admin", public, "--admin-allow-public")
+                self.assertEqual(allowed.admin, (public,))
+                self.assertTrue(allowed.admin_public)
 
     def test_octez_configuration_file(self) -> None:
         """An Octez node's file is read as is: every p2p setting lands in the node."""
@@ -194,6 +209,7 @@ class OptionsTests(SynchronousTestCase):
             "--advertised-port", "9999",
             "--chain-name", "SANDBOXED_TEZOS",
             "--no-peers-file",
+            "--admin", "tcp:0:interface=127.0.0.1",
         )  # fmt: skip
         self.assertEqual(node.listen, ("tcp:1:interface=127.0.0.1", "tcp6:2:interface=\\:\\:"))
         self.assertEqual(
@@ -277,6 +293,7 @@ class OptionsTests(SynchronousTestCase):
             "--discovery-addr", "--max-download-speed", "--max-upload-speed",
             "--advertised-port", "--network", "--peer-table-size",
             "--disable-p2p-maintenance", "--disable-p2p-swap", "--maintenance-idle-time",
+            "--admin", "--no-admin", "--admin-allow-public",
         ):  # fmt: skip
             self.assertIn(option, text)
 
@@ -522,7 +539,7 @@ class TwistdTests(TestCase):
                 sys.executable, "-u", "-c", TWISTD, "-n", "--pidfile=",
                 "--logfile=-", "tezos-p2p", "-d", data_dir,
                 "--listen", f"tcp:{port}:interface=127.0.0.1",
-                "--no-bootstrap-peers", "--expected-pow", "8",
+                "--no-bootstrap-peers", "--expected-pow", "8", "--no-admin",
                 "--chain-name", "SANDBOXED_TEZOS",
             ]  # fmt: skip
             process = reactor.spawnProcess(child, sys.executable, argv, env=env, path=data_dir)

@@ -24,11 +24,12 @@ greylist the remote address where Octez does (§6.3).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import attrs
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import CancelledError, Deferred, fail
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
 from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
@@ -189,6 +190,8 @@ class ConnectHandler:
         self.versions = session_config.versions
         self._attempts: dict[Session, _Attempt] = {}
         self._incoming: set[Session] = set()
+        #: Failed handshakes and dials by reason (Octez error id), for metrics.
+        self.failures: Counter[str] = Counter()
         self._new_connection_hooks: list[NewConnectionHook] = []
         self._disconnection_hooks: list[DisconnectionHook] = []
         self.answerer.connect = self.connect
@@ -521,6 +524,8 @@ class ConnectHandler:
         if attempt is None:
             return failure
         error = failure.value
+        if error is not None and not isinstance(error, CancelledError):
+            self.failures[getattr(error, "octez_id", None) or type(error).__name__] += 1
         now = self.now()
         if error is not None and greylists_ip(error):
             # Octez greylists only before the Ack step; a malformed Ack or Nack

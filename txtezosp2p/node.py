@@ -41,6 +41,7 @@ from twisted.python.failure import Failure
 
 from . import _backend
 from . import _events as ev
+from .admin import AdminService
 from .config import DEFAULT_P2P_PORT, ConfigError, NodeConfig, parse_peer_text
 from .connection import P2PConnection
 from .encoding import MessageEncoding, MetadataConfig, raw_message_encodings
@@ -134,6 +135,10 @@ class NodeOptions:
     peers_file: str | None = ""
     peers_file_interval: float | None = 300.0
     identity_workers: int | None = None
+    #: Endpoint strings of the admin HTTP API (none: no API).
+    admin: tuple[str, ...] = ()
+    #: Whether the admin API may bind a non-loopback address.
+    admin_public: bool = False
 
     @property
     def peers_file_path(self) -> str | None:
@@ -265,6 +270,13 @@ class Node(MultiService):
         self.conn_meta = conn_meta
         #: The P2P layer, once the identity is loaded.
         self.p2p: P2P | None = None
+        #: The admin HTTP API, when ``options.admin`` lists endpoints.
+        self.admin: AdminService | None = None
+        if options.admin:
+            self.admin = AdminService(
+                reactor, options.admin, lambda: self.p2p, allow_public=options.admin_public
+            )
+            self.admin.setServiceParent(self)  # started first, stopped last
         self._starting: Deferred[P2P] | None = None
         self._waiters: list[Deferred[P2P]] = []
 

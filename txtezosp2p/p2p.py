@@ -13,7 +13,7 @@ with the same interface that opens no socket (Octez ``faked_network``).
 from __future__ import annotations
 
 import random
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -189,6 +189,10 @@ class P2P(Service):
         self._serve_again = False
         self.handler.on_new_connection(self._watch_connection)
         self._activated = False
+        #: Messages and events counted for metrics (Octez's ``p2p`` metrics):
+        #: pool events by kind and application messages sent and received.
+        self.counters: Counter[str] = Counter()
+        self.pool.watch(self._count_event)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -396,11 +400,15 @@ class P2P(Service):
 
     def send(self, connection: P2PConnection, message: object) -> Deferred[None]:
         """Queue ``message``; fires once queued; fails if the connection is closed."""
+        self.counters["user_message_sent"] += 1
         return connection.send(message)
 
     def try_send(self, connection: P2PConnection, message: object) -> bool:
         """Queue ``message`` if there is room; False if dropped or closed."""
-        return connection.try_send(message)
+        sent = connection.try_send(message)
+        if sent:
+            self.counters["user_message_sent"] += 1
+        return sent
 
     def recv(self, connection: P2PConnection) -> Deferred[object]:
         """The next application message of ``connection``."""
@@ -421,10 +429,14 @@ class P2P(Service):
         if waiter in self._any_waiters:
             self._any_waiters.remove(waiter)
 
+    def _count_event(self, event: PoolEvent) -> None:
+        self.counters[event.kind] += 1
+
     def _watch_connection(self, peer_id: PeerId, connection: P2PConnection) -> None:
         connection.on_app_message = self._app_message_ready
 
     def _app_message_ready(self, connection: P2PConnection) -> None:
+        self.counters["user_message_received"] += 1
         self._ready.setdefault(connection, None)  # keeps its place if already waiting
         self._serve_any()
 
@@ -491,6 +503,7 @@ class P2P(Service):
             if connection.write_encoded_now(body(value)):
                 sent += 1
         _log.debug("broadcast to {count} peers", event="broadcast", count=sent)
+        self.counters["broadcast_message_sent"] += sent
         return sent
 
     def send_bootstrap(self) -> int:

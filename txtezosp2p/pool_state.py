@@ -187,6 +187,8 @@ class PointInfo:
     known_public: bool = False
     reconnection: Reconnection | None = None
     events: deque[InfoEvent] = attrs.field(factory=lambda: deque(maxlen=EVENT_RING))
+    #: Called with every new event (``/network/points/<p>/log?monitor``).
+    watchers: list[Callable[[InfoEvent], None]] = attrs.field(factory=list, repr=False)
 
     # derived -----------------------------------------------------------
 
@@ -220,7 +222,10 @@ class PointInfo:
         return state.peer_id if isinstance(state, Accepted | Running) else None
 
     def log(self, now: float, kind: str, peer_id: PeerId | None = None) -> None:
-        self.events.append(InfoEvent(now, kind, peer_id))
+        event = InfoEvent(now, kind, peer_id)
+        self.events.append(event)
+        for watcher in list(self.watchers):
+            watcher(event)
 
     # transitions (Octez P2p_point_state.set_*) --------------------------------------
 
@@ -347,6 +352,8 @@ class PeerInfo:
     last_established_connection: tuple[ConnectionId, float] | None = None
     last_disconnection: tuple[ConnectionId, float] | None = None
     events: deque[InfoEvent] = attrs.field(factory=lambda: deque(maxlen=EVENT_RING))
+    #: Called with every new event (``/network/peers/<id>/log?monitor``).
+    watchers: list[Callable[[InfoEvent], None]] = attrs.field(factory=list, repr=False)
 
     @property
     def last_seen(self) -> tuple[ConnectionId, float] | None:
@@ -380,7 +387,10 @@ class PeerInfo:
         return state.connection_id if isinstance(state, Accepted | Running) else None
 
     def log(self, now: float, kind: str, connection_id: ConnectionId | None) -> None:
-        self.events.append(InfoEvent(now, kind, None, connection_id))
+        event = InfoEvent(now, kind, None, connection_id)
+        self.events.append(event)
+        for watcher in list(self.watchers):
+            watcher(event)
 
     def set_accepted(self, now: float, connection_id: ConnectionId) -> None:
         if not isinstance(self.state, Disconnected):

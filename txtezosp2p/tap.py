@@ -22,6 +22,7 @@ from typing import Any
 from twisted.application.service import IService
 from twisted.python import usage
 
+from .admin import check_admin_endpoint
 from .config import (
     DEFAULT_DISCOVERY_PORT,
     MAX_CONNECTIONS_ARGUMENT,
@@ -38,6 +39,9 @@ from .config import (
 )
 from .node import CONFIG_FILE, DEFAULT_DATA_DIR, DEFAULT_LISTEN, Node, NodeOptions
 from .node import parse_bootstrap_peer as _parse_bootstrap_peer
+
+#: Where the admin API listens by default (Octez's RPC port, loopback only).
+DEFAULT_ADMIN = "tcp:8732:interface=127.0.0.1"
 
 
 def _difficulty(value: str) -> float:
@@ -110,6 +114,12 @@ class Options(usage.Options):
         ["disable-p2p-maintenance", None, "Do not dial or drop connections automatically."],
         ["disable-p2p-swap", None, "Neither propose nor accept connection swaps."],
         ["no-peers-file", None, "Neither load nor save peers.json."],
+        ["no-admin", None, "Do not serve the admin HTTP API."],
+        [
+            "admin-allow-public",
+            None,
+            "Allow the admin API on a non-loopback address (it has no authentication).",
+        ],
     ]
 
     optParameters = [
@@ -214,6 +224,7 @@ class Options(usage.Options):
         super().__init__()
         self["listen"] = []
         self["peers"] = []
+        self["admin"] = []
         self.config: NodeConfig | None = None
         self.config_path: str | None = None
         self.warnings: list[str] = []
@@ -228,6 +239,16 @@ class Options(usage.Options):
         except (ValueError, KeyError, TypeError) as exc:
             raise usage.UsageError(f"invalid endpoint {description!r}: {exc}") from exc
         self["listen"].append(description)
+
+    def opt_admin(self, description: str) -> None:
+        """Serve the admin HTTP API on an endpoint string (repeatable; default: tcp:8732:interface=127.0.0.1)."""  # noqa: E501
+        from twisted.internet.endpoints import serverFromString
+
+        try:
+            serverFromString(None, description)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise usage.UsageError(f"invalid endpoint {description!r}: {exc}") from exc
+        self["admin"].append(description)
 
     def opt_peer(self, point: str) -> None:
         """A bootstrap peer HOST[:PORT][#PEER_ID], trusted and dialled first (repeatable; added to the configuration file's)."""  # noqa: E501
@@ -330,6 +351,15 @@ class Options(usage.Options):
             changes["swap_linger"] = None
         overrides["limits"] = limits.replace(**changes) if changes else limits
         overrides["limits"].check()
+        if not self["no-admin"]:
+            admin = tuple(self["admin"]) or (DEFAULT_ADMIN,)
+            for description in admin:
+                try:
+                    check_admin_endpoint(description, self["admin-allow-public"])
+                except ValueError as exc:
+                    raise usage.UsageError(f"{exc} (--admin-allow-public)") from exc
+            overrides["admin"] = admin
+            overrides["admin_public"] = self["admin-allow-public"]
         if self.config_path is None and "listen" not in overrides:
             overrides["listen"] = (DEFAULT_LISTEN,)
         return NodeOptions.from_config(config, **overrides)
