@@ -9,7 +9,10 @@ The ``tezos-p2p`` command line, modelled on ``octez-node identity`` and
 * ``tezos-p2p session decode`` — decrypt and print both directions of a
   recorded connection, given one side's identity;
 * ``tezos-p2p sandbox`` — a small network of nodes on loopback, with a
-  live table of their connections.
+  live table of their connections;
+* ``tezos-p2p rpc``, ``peers``, ``connections``, ``points``, ``stat``,
+  ``ban``, ``unban``, ``trust``, ``kick`` — a running node's admin HTTP API
+  (:mod:`txtezosp2p.admin_client`).
 
 Errors print one line on standard error and exit with status 1; a
 traceback is a bug.
@@ -26,6 +29,8 @@ from typing import Any, NoReturn, TextIO
 
 from . import __version__
 from ._binary import Reader
+from .admin_client import AdminClientError, add_commands
+from .admin_client import run as run_admin
 from .crypto import PowTarget, generate_nonces, precompute
 from .encoding import (
     ConnectionMessage,
@@ -472,6 +477,10 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
     )
 
 
+def cmd_admin(args: argparse.Namespace, out: TextIO) -> int:
+    return run_admin(args, out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tezos-p2p", description="Tools for the Tezos peer-to-peer layer."
@@ -583,6 +592,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--interval", type=float, default=1.0, help="seconds between table refreshes (default 1)"
     )
     sandbox.set_defaults(run=cmd_sandbox)
+
+    add_commands(commands, cmd_admin)
     return parser
 
 
@@ -594,7 +605,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         result: int = args.run(args, stream)
         return result
-    except (CommandError, P2PError, ValueError, OSError) as exc:
+    except (CommandError, AdminClientError, P2PError, ValueError, OSError) as exc:
         _fail(str(exc) or type(exc).__name__)
     except KeyboardInterrupt:
         sys.stderr.write("tezos-p2p: interrupted\n")

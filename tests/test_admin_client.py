@@ -1,0 +1,293 @@
+# -*- test-case-name: tests.test_admin_client -*-
+"""
+The admin command line (``tezos-p2p rpc``, ``peers``, ``connections``,
+``points``, ``stat``, ``ban``, ``unban``, ``trust``, ``kick``) against a
+running node with a live connection, over real HTTP on loopback: tables on
+a terminal, JSON when piped, one-line errors; and the console script itself
+in a subprocess.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from treq.client import HTTPClient
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock, deferLater
+from twisted.internet.utils import getProcessOutputAndValue
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.web.client import Agent, HTTPConnectionPool
+
+from txtezosp2p.admin_client import (
+    AdminClientError,
+    _streaming,
+    execute,
+    table,
+    target_path,
+)
+from txtezosp2p.cli import build_parser
+from txtezosp2p.limits import Limits
+from txtezosp2p.node import Node, NodeOptions
+from txtezosp2p.p2p import P2P, P2PConfig
+from txtezosp2p.testing import unchecked_identity
+
+from .test_p2p import VERSIONS, Text, eventually, point_of
+
+
+class Terminal(io.StringIO):
+    """Output that claims to be a terminal: the shortcuts print tables."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+class UnitTests(SynchronousTestCase):
+    def test_table(self) -> None:
+        self.assertEqual(table(("A", "LONG"), [["xyz", "1"], ["x", "22"]]).splitlines(), [
+            "A    LONG",
+            "xyz  1",
+            "x    22",
+        ])  # fmt: skip
+        self.assertEqual(table(("A",), []), "(none)")
+
+    def test_targets(self) -> None:
+        peer = str(unchecked_identity().peer_id)
+        self.assertEqual(target_path(peer), "network/peers/" + peer)
+        self.assertEqual(target_path("127.0.0.1:9732"), "network/points/127.0.0.1%3A9732")
+        self.assertEqual(target_path("[::1]:9732"), "network/points/%5B%3A%3A1%5D%3A9732")
+        for bad in ("", "idnotapeer", "1.2.3.4", "host:99999"):
+            self.assertRaises(AdminClientError, target_path, bad)
+
+    def test_streaming_paths(self) -> None:
+        self.assertTrue(_streaming("/network/log"))
+        self.assertTrue(_streaming("network/peers/x/log?monitor"))
+        self.assertTrue(_streaming("/network/points/x/log?monitor=true"))
+        self.assertFalse(_streaming("/network/points/x/log?monitor=false"))
+        self.assertFalse(_streaming("/network/points/x/log"))
+        self.assertFalse(_streaming("/network/connections"))
+
+    def test_parser(self) -> None:
+        args = build_parser().parse_args(["rpc", "patch", "/network/points/x", "{}"])
+        self.assertEqual((args.method, args.path, args.body), ("patch", "/network/points/x", "{}"))
+        self.assertEqual(args.endpoint, "http://127.0.0.1:8732")
+        args = build_parser().parse_args(["kick", "idx", "--wait", "--endpoint", "http://h:1"])
+        self.assertEqual((args.peer, args.wait, args.endpoint), ("idx", True, "http://h:1"))
+
+
+class LiveNodeTests(TestCase):
+    """A node with its admin API on a free loopback port and one live connection."""
+
+    timeout = 60
+
+    def setUp(self) -> Deferred[None]:  # type: ignore[override]  # trial waits for it
+        return Deferred.fromCoroutine(self._start())
+
+    async def _start(self) -> None:
+        from twisted.internet import reactor
+
+        self.reactor = reactor
+        self.clock = Clock()
+        self.node = Node(
+            reactor,
+            NodeOptions(
+                data_dir=self.mktemp(),
+                listen=("tcp:0:interface=127.0.0.1",),
+                expected_pow=0.0,
+                chain_name="SANDBOXED_TEZOS",
+                limits=Limits(min_connections=1, expected_connections=2, max_connections=4),
+                admin=("tcp:0:interface=127.0.0.1",),
+            ),
+            message_encodings=[Text],
+            clock=self.clock,
+        )
+        self.node.startService()
+        self.addCleanup(self.node.stopService)
+        self.p2p = await self.node.when_ready()
+        assert self.node.admin is not None
+        [port] = await self.node.admin.when_listening()
+        self.url = f"http://127.0.0.1:{port.getHost().port}"  # type: ignore[attr-defined]
+        # one connection per request, closed with its response: a clean reactor
+        self.http = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
+        self.other = P2P(
+            reactor,
+            P2PConfig(
+                identity=unchecked_identity(),
+                versions=VERSIONS,
+                listen=("tcp:0:interface=127.0.0.1",),
+                proof_of_work_target=0.0,
+            ),
+            Limits(maintenance_idle_time=None),
+            message_encodings=[Text],
+            clock=self.clock,
+        )
+        await self.other.activate()
+        self.addCleanup(self.other.shutdown)
+        await self.other.connect(point_of(self.p2p))
+        await eventually(lambda: len(self.p2p.connections()) == 1, [self.p2p])
+
+    async def run_command(self, *argv: str, terminal: bool = False) -> tuple[int, str]:
+        out: io.StringIO = Terminal() if terminal else io.StringIO()
+        args = build_parser().parse_args([*argv, "--endpoint", self.url])
+        status = await execute(self.http, args, out)
+        return status, out.getvalue()
+
+    def scenario(self, coroutine: Any) -> Deferred[None]:
+        return Deferred.fromCoroutine(coroutine)
+
+    def test_connections(self) -> Deferred[None]:
+        async def go() -> None:
+            status, text = await self.run_command("connections")
+            self.assertEqual(status, 0)
+            [connection] = json.loads(text)
+            self.assertEqual(connection["peer_id"], str(self.other.peer_id))
+            self.assertTrue(connection["incoming"])
+            status, text = await self.run_command("connections", terminal=True)
+            header, row = text.splitlines()
+            self.assertEqual(header.split(), ["PEER", "DIR", "POINT", "REMOTE", "PORT", "CHAIN",
+                                              "PRIVATE"])  # fmt: skip
+            self.assertEqual(row.split()[:3], [str(self.other.peer_id), "in", "127.0.0.1:" +
+                                               str(self.other.listening_port)])  # fmt: skip
+            status, text = await self.run_command("connections", "--json", terminal=True)
+            self.assertEqual(json.loads(text)[0]["peer_id"], str(self.other.peer_id))
+
+        return self.scenario(go())
+
+    def test_peers_points_stat(self) -> Deferred[None]:
+        async def go() -> None:
+            _, text = await self.run_command("peers")
+            [[peer_id, info]] = json.loads(text)
+            self.assertEqual((peer_id, info["state"]), (str(self.other.peer_id), "running"))
+            _, text = await self.run_command("peers", terminal=True)
+            self.assertIn(str(self.other.peer_id), text)
+            self.assertIn("running", text)
+            _, text = await self.run_command("peers", "--filter", "disconnected")
+            self.assertEqual(json.loads(text), [])
+            _, text = await self.run_command("points", terminal=True)
+            self.assertEqual(text.split()[:5], ["POINT", "STATE", "PEER", "TRUSTED", "LAST"])
+            self.assertIn("running", text)
+            _, text = await self.run_command("stat")
+            self.assertEqual(
+                set(json.loads(text)),
+                {"total_sent", "total_recv", "current_inflow", "current_outflow"},
+            )
+            _, text = await self.run_command("stat", terminal=True)
+            self.assertIn("total_sent: ", text)
+
+        return self.scenario(go())
+
+    def test_ban_unban_trust(self) -> Deferred[None]:
+        """``ban PEER`` closes the connection; ``unban`` and ``trust`` change the ACL."""
+
+        async def go() -> None:
+            peer = str(self.other.peer_id)
+            status, text = await self.run_command("ban", peer, terminal=True)
+            self.assertEqual((status, text), (0, f"banned {peer}\n"))
+            await eventually(lambda: self.p2p.connections() == [], [self.p2p])
+            self.assertTrue(self.p2p.acl.banned_peer(self.other.peer_id))
+            _, text = await self.run_command("unban", peer)
+            self.assertFalse(json.loads(text)["trusted"])
+            self.assertFalse(self.p2p.acl.banned_peer(self.other.peer_id))
+            point = point_of(self.other).to_text()
+            _, text = await self.run_command("trust", point)
+            self.assertTrue(json.loads(text)["trusted"])
+            self.assertTrue(self.p2p.pool.points[point_of(self.other)].trusted)
+
+        return self.scenario(go())
+
+    def test_kick(self) -> Deferred[None]:
+        async def go() -> None:
+            peer = str(self.other.peer_id)
+            status, text = await self.run_command("kick", peer, "--wait", terminal=True)
+            self.assertEqual((status, text), (0, f"disconnected {peer}\n"))
+            self.assertEqual(self.p2p.connections(), [])
+            status, text = await self.run_command("kick", peer, terminal=True)
+            self.assertEqual((status, text), (0, f"no connection with {peer}\n"))
+            self.assertEqual(await self.run_command("kick", peer), (0, "{}\n"))
+
+        return self.scenario(go())
+
+    def test_rpc(self) -> Deferred[None]:
+        async def go() -> None:
+            _, text = await self.run_command("rpc", "get", "/network/self")
+            self.assertEqual(json.loads(text), str(self.p2p.peer_id))
+            point = point_of(self.other).to_text()
+            body = json.dumps({"acl": "trust"})
+            _, text = await self.run_command("rpc", "patch", f"/network/points/{point}", body)
+            self.assertTrue(json.loads(text)["trusted"])
+            _, text = await self.run_command("rpc", "get", "/metrics")
+            self.assertIn("octez_p2p_connections", text)
+            for argv, message in (
+                (("rpc", "get", "/nothing"), "HTTP 404"),
+                (("rpc", "patch", f"/network/points/{point}", "{"), "not JSON"),
+                (("rpc", "get", "/network/self", "{}"), "takes no body"),
+                (("rpc", "patch", f"/network/points/{point}", '{"acl": 1}'), "HTTP 400"),
+            ):
+                with self.assertRaises(AdminClientError) as caught:
+                    await self.run_command(*argv)
+                self.assertIn(message, str(caught.exception))
+
+        return self.scenario(go())
+
+    def test_rpc_streams(self) -> Deferred[None]:
+        """``rpc get /network/log`` prints each event as it arrives, until the node ends it."""
+
+        async def go() -> None:
+            out = io.StringIO()
+            args = build_parser().parse_args(["rpc", "get", "/network/log", "--endpoint", self.url])
+            streaming = Deferred.fromCoroutine(execute(self.http, args, out))
+            # the stream is open once the node has a subscriber
+            await self.turns_until(lambda: len(self.node_admin_streams()) == 1)
+            await self.p2p.disconnect(self.p2p.connections()[0])
+            await self.turns_until(lambda: "disconnection" in out.getvalue())
+            await self.node.stopService()  # ends the stream
+            self.assertEqual(await streaming, 0)
+            events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
+            self.assertIn("disconnection", events)
+
+        return self.scenario(go())
+
+    async def turns_until(self, condition: Callable[[], bool]) -> None:
+        """Wait for ``condition``, checked once per reactor turn (counted, not timed)."""
+        for _ in range(100_000):
+            if condition():
+                return
+            await deferLater(self.reactor, 0, lambda: None)
+        raise AssertionError("condition never met")
+
+    def node_admin_streams(self) -> set[Any]:
+        assert self.node.admin is not None
+        return self.node.admin.resource.streams
+
+    def test_unreachable(self) -> Deferred[None]:
+        async def go() -> None:
+            args = build_parser().parse_args(["peers", "--endpoint", "http://127.0.0.1:1"])
+            with self.assertRaises(AdminClientError) as caught:
+                await execute(self.http, args, io.StringIO())
+            self.assertIn("cannot reach the admin API at http://127.0.0.1:1", str(caught.exception))
+
+        return self.scenario(go())
+
+    def test_console_script(self) -> Deferred[None]:
+        """The real ``tezos-p2p`` in a subprocess: JSON on a pipe; errors: one line, status 1."""
+
+        async def go() -> None:
+            env = {**os.environ, "TEZOS_P2P_ADMIN": self.url}
+            command = ["-m", "txtezosp2p.cli"]
+            out, err, code = await getProcessOutputAndValue(
+                sys.executable, [*command, "connections"], env=env
+            )
+            self.assertEqual(code, 0, err)
+            self.assertEqual(json.loads(out)[0]["peer_id"], str(self.other.peer_id))
+            out, err, code = await getProcessOutputAndValue(
+                sys.executable, [*command, "rpc", "get", "/network/points/nope"], env=env
+            )
+            self.assertEqual((code, out), (1, b""))
+            self.assertEqual(len(err.splitlines()), 1, err)
+            self.assertTrue(err.startswith(b"tezos-p2p: /network/points/nope: HTTP 400"), err)
+
+        return self.scenario(go())
