@@ -756,6 +756,36 @@ class RealHTTPTests(TestCase):
 
         return Deferred.fromCoroutine(scenario())
 
+    def test_admin_port_in_use(self) -> Deferred[None]:
+        """An admin endpoint that cannot listen stops the node before it joins the network."""
+        from twisted.internet import reactor
+        from twisted.internet.error import CannotListenError
+        from twisted.internet.protocol import ServerFactory
+
+        async def scenario() -> None:
+            taken = reactor.listenTCP(0, ServerFactory(), interface="127.0.0.1")
+            self.addCleanup(taken.stopListening)
+            node = Node(
+                reactor,
+                NodeOptions(
+                    data_dir=self.mktemp(),
+                    listen=("tcp:0:interface=127.0.0.1",),
+                    expected_pow=0.0,
+                    admin=(f"tcp:{taken.getHost().port}:interface=127.0.0.1",),  # type: ignore[attr-defined]
+                ),
+                clock=Clock(),
+            )
+            ready = node.when_ready()
+            node.startService()
+            self.addCleanup(node.stopService)
+            with self.assertRaises(CannotListenError):
+                await ready
+            self.assertIsNone(node.p2p)
+            # logged once, as the reason the node did not start
+            self.assertEqual(len(self.flushLoggedErrors(CannotListenError)), 1)
+
+        return Deferred.fromCoroutine(scenario())
+
     async def net_node(self, clock: Clock, target: P2P) -> P2P:
         from twisted.internet import reactor
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
 from twisted.application.service import MultiService, Service
-from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
+from twisted.internet.defer import Deferred, DeferredList, FirstError, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IPushProducer
 from twisted.python.failure import Failure
@@ -734,11 +734,12 @@ class _AdminListener(Service):
         return port
 
     def _failed(self, failure: Failure) -> Failure:
-        _log.failure(
-            "cannot serve the admin API on {description}",
-            failure,
+        # the reason only: whoever waits on when_listening() gets the failure
+        _log.error(
+            "cannot serve the admin API on {description}: {reason}",
             event="admin_error",
             description=self.description,
+            reason=failure.getErrorMessage(),
         )
         return failure
 
@@ -775,9 +776,19 @@ class AdminService(MultiService):
 
     def when_listening(self) -> Deferred[list[IListeningPort]]:
         waiting = [listener.listening for listener in self.listeners]
-        return DeferredList(
-            [w for w in waiting if w is not None], fireOnOneErrback=True, consumeErrors=True
-        ).addCallback(lambda results: [port for _, port in results])
+
+        def first_error(failure: Failure) -> Failure:
+            if isinstance(failure.value, FirstError):
+                return failure.value.subFailure
+            return failure
+
+        return (
+            DeferredList(
+                [w for w in waiting if w is not None], fireOnOneErrback=True, consumeErrors=True
+            )
+            .addCallback(lambda results: [port for _, port in results])
+            .addErrback(first_error)
+        )
 
     @property
     def ports(self) -> list[IListeningPort]:

@@ -294,6 +294,10 @@ class Node(MultiService):
         self._starting.addCallbacks(self._started, self._start_failed)
 
     async def _start(self) -> P2P:
+        if self.admin is not None:
+            # an admin endpoint that cannot listen stops the node before it
+            # joins the network, as Octez's RPC server does
+            await self.admin.when_listening()
         identity = await self._load_identity()
         self.identity = identity
         trusted = await resolve_points(self.reactor, self.options.bootstrap_peers)
