@@ -202,6 +202,24 @@ class ConnectionTests(P2PTestCase):
 
         return self.run_async(scenario)
 
+    def test_who_closed_is_recorded(self) -> Deferred[None]:
+        """
+        Point and peer logs say ``disconnection`` on the side that closed and
+        ``external_disconnection`` on the other (Octez always says the latter).
+        """
+
+        async def scenario() -> None:
+            a, b = await self.net.node(), await self.net.node()
+            connection = await b.connect(point_of(a))
+            await eventually(lambda: len(a.connections()) == 1, [a])
+            await connection.disconnect("bye")
+            await eventually(lambda: a.connections() == [], [a])
+            self.assertEqual(b.pool.points[point_of(a)].events[-1].kind, "disconnection")
+            self.assertEqual(b.pool.peers[a.peer_id].events[-1].kind, "disconnection")
+            self.assertEqual(a.pool.peers[b.peer_id].events[-1].kind, "external_disconnection")
+
+        return self.run_async(scenario)
+
     def test_connect_errors(self) -> Deferred[None]:
         async def scenario() -> None:
             a, b = await self.net.node(), await self.net.node()

@@ -580,7 +580,7 @@ class ConnectHandler:
 
     def _teardown(self, reason: str, connection: P2PConnection) -> None:
         now = self.now()
-        requested = connection.close_reason is not None
+        requested = connection.requested
         point_info: PointInfo | None = connection.point_info
         peer_info: PeerInfo = connection.peer_info
         if point_info is not None:

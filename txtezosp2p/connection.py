@@ -98,6 +98,10 @@ class P2PConnection:
         self._running = False
         self.closed = False
         self.close_reason: str | None = None
+        #: Whether we asked for the close (:meth:`disconnect`), as opposed to
+        #: the remote end or the network closing it (point and peer logs say
+        #: ``disconnection`` or ``external_disconnection``, behaviour.md 2.2).
+        self.requested = False
 
     def __repr__(self) -> str:
         return f"<P2PConnection {self.peer_id} at {self.id_point}>"
@@ -239,6 +243,8 @@ class P2PConnection:
 
     def disconnect(self, reason: str = "", wait: bool = False) -> Deferred[None]:
         """Close the connection (idempotent); with ``wait``, queued messages go out first."""
+        if not self.closed and self.close_reason is None:
+            self.requested = True
         self._closed_locally(reason or "disconnected")
         return self.session.close(reason or "disconnected", wait=wait)
 
