@@ -33,10 +33,10 @@ from txtezosp2p.admin import (
     check_admin_endpoint,
     is_local_endpoint,
 )
-from txtezosp2p.ids import Point
+from txtezosp2p.ids import ConnectionId, Point
 from txtezosp2p.limits import Limits
 from txtezosp2p.node import Node, NodeOptions
-from txtezosp2p.p2p import P2P, P2PConfig
+from txtezosp2p.p2p import P2P, P2PConfig, faked_network
 from txtezosp2p.testing import unchecked_identity
 
 from . import helpers  # noqa: F401  (hypothesis profile)
@@ -66,8 +66,9 @@ OCTEZ_POINT = json.loads(
 { "trusted": false,
   "state": { "event_kind": "running", "p2p_peer_id": "idtqxHUjbjbCfaDn4jczoPGsnhacKX" },
   "p2p_peer_id": "idtqxHUjbjbCfaDn4jczoPGsnhacKX",
-  "last_established_connection": [ "idtqxHUjbjbCfaDn4jczoPGsnhacKX", "2026-11-21T10:00:00Z" ],
-  "last_seen": [ "idtqxHUjbjbCfaDn4jczoPGsnhacKX", "2026-11-21T10:00:00Z" ] }
+  "last_established_connection":
+    [ "idtqxHUjbjbCfaDn4jczoPGsnhacKX", "2026-11-21T10:00:00.000-00:00" ],
+  "last_seen": [ "idtqxHUjbjbCfaDn4jczoPGsnhacKX", "2026-11-21T10:00:00.000-00:00" ] }
 """
 )
 
@@ -81,10 +82,14 @@ OCTEZ_PEER = json.loads(
   "reachable_at": { "addr": "::ffff:10.1.2.3", "port": 9732 },
   "stat": { "total_sent": "123", "total_recv": "456", "current_inflow": 0, "current_outflow": 0 },
   "last_established_connection": [ { "addr": "::ffff:10.1.2.3", "port": 9732 },
-                                   "2026-11-21T10:00:00Z" ],
-  "last_seen": [ { "addr": "::ffff:10.1.2.3", "port": 9732 }, "2026-11-21T10:00:00Z" ] }
+                                   "2026-11-21T10:00:00.000-00:00" ],
+  "last_seen": [ { "addr": "::ffff:10.1.2.3", "port": 9732 }, "2026-11-21T10:00:00.000-00:00" ] }
 """
 )
+
+
+#: Octez's timestamps: RFC 3339 with milliseconds and ``-00:00`` (behaviour.md conventions).
+OCTEZ_TIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}-00:00$"
 
 
 async def pumped(stub: Any, waiting: Deferred[Any], turns: int = 10_000) -> Any:
@@ -310,6 +315,10 @@ class PointEndpointTests(AdminTestCase):
             self.assertEqual(set(info) - set(OCTEZ_POINT), set())
             for key in ("trusted", "state", "p2p_peer_id"):
                 self.assertEqual(shape(info[key]), shape(OCTEZ_POINT[key]))
+            for key in ("last_established_connection", "last_seen"):
+                self.assertEqual(shape(info[key]), shape(OCTEZ_POINT[key]))
+                self.assertRegex(info[key][1], OCTEZ_TIME)
+                self.assertRegex(OCTEZ_POINT[key][1], OCTEZ_TIME)
             self.assertEqual(
                 info["state"], {"event_kind": "running", "p2p_peer_id": str(b.peer_id)}
             )
@@ -390,6 +399,9 @@ class PeerEndpointTests(AdminTestCase):
             self.assertEqual(set(info) - set(OCTEZ_PEER), set())
             for key in ("score", "trusted", "conn_metadata", "state", "reachable_at", "stat"):
                 self.assertEqual(shape(info[key]), shape(OCTEZ_PEER[key]), key)
+            for key in ("last_established_connection", "last_seen"):
+                self.assertEqual(shape(info[key]), shape(OCTEZ_PEER[key]), key)
+                self.assertRegex(info[key][1], OCTEZ_TIME)
             self.assertEqual(info["state"], "running")
             self.assertEqual(await self.get(stub, "/network/peers?filter=disconnected"), [])
             await self.get(stub, "/network/peers?filter=requested", status=400)
@@ -610,7 +622,8 @@ class ErrorTests(SynchronousTestCase):
         )
         self.p2p.pool.register_point(Point("127.0.0.1", 9732))
         self.p2p.pool.register_peer(unchecked_identity().peer_id)
-        self.stub: Any = StubTreq(AdminResource(lambda: self.p2p))
+        self.stub_resource = AdminResource(lambda: self.p2p)
+        self.stub: Any = StubTreq(self.stub_resource)
 
     def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
         response = self.successResultOf(self.stub.request(method, BASE + path, data=body))
@@ -626,6 +639,38 @@ class ErrorTests(SynchronousTestCase):
         self.assertEqual(code, 404)
         code, _ = self.request("HEAD", "/network/self")
         self.assertEqual(code, 200)
+        # a HEAD on a stream gets the headers, and no subscription stays behind
+        code, _ = self.request("HEAD", "/network/log")
+        self.assertEqual(code, 200)
+        code, _ = self.request("HEAD", "/network/points/127.0.0.1:9732/log?monitor")
+        self.assertEqual(code, 200)
+        self.assertEqual(self.stub_resource.streams, set())
+        self.assertEqual(self.p2p.pool.points[Point("127.0.0.1", 9732)].watchers, [])
+
+    def test_dial_errors(self) -> None:
+        """PUT /network/points/<p> errors: 409 our state, 503 when full, 502 the remote."""
+        from txtezosp2p.admin import _api_error
+        from txtezosp2p.errors import (
+            ConnectionFailed,
+            IdentityCheckFailure,
+            Myself,
+            PeerBanned,
+            PointBanned,
+            TooManyConnections,
+        )
+
+        peer = unchecked_identity().peer_id
+        for error, status, kind in (
+            (PointBanned("x"), 409, "permanent"),
+            (PeerBanned(peer), 409, "permanent"),
+            (Myself(ConnectionId("127.0.0.1", 9732)), 409, "permanent"),
+            (TooManyConnections("x"), 503, "temporary"),
+            (ConnectionFailed("x"), 502, "temporary"),
+            (IdentityCheckFailure("x", peer, peer), 502, "permanent"),
+        ):
+            answer = _api_error(error)
+            self.assertEqual((answer.status, answer.kind), (status, kind), error)
+            self.assertTrue(answer.error_id.startswith("node."), answer.error_id)
 
     def test_oversized_body(self) -> None:
         code, _ = self.request("PATCH", "/network/points/127.0.0.1:9732", b"{" * 70000)
@@ -660,6 +705,55 @@ class ErrorTests(SynchronousTestCase):
         self.assertLess(code, 500, content)
         if method != "HEAD":
             json.loads(content)
+
+
+class FakedNetworkTests(SynchronousTestCase):
+    """Behind the faked network (P2P disabled), answers as Octez's (behaviour.md section 13)."""
+
+    def setUp(self) -> None:
+        faked = faked_network()
+        self.stub: Any = StubTreq(AdminResource(lambda: faked))
+        self.peer = str(unchecked_identity().peer_id)
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        response = self.successResultOf(self.stub.request(method, BASE + path, data=data))
+        content = self.successResultOf(response.content())
+        if response.headers.getRawHeaders(b"content-type") == [b"application/json"]:
+            return response.code, json.loads(content)
+        return response.code, content
+
+    def test_pool_endpoints_fail(self) -> None:
+        for path in (
+            "/network/self",
+            "/network/stat",
+            "/network/connections",
+            "/network/points",
+            "/network/peers",
+            f"/network/peers/{self.peer}",
+            "/network/points/127.0.0.1:9732",
+            "/network/points/127.0.0.1:9732/banned",
+            "/network/greylist/ips",
+        ):
+            with self.subTest(path=path):
+                code, body = self.request("GET", path)
+                self.assertEqual(code, 503)
+                self.assertEqual(body[0]["id"], "node.p2p.p2p_layer_disabled")
+        code, _ = self.request("PUT", "/network/points/127.0.0.1:9732", {})
+        self.assertEqual(code, 503)
+
+    def test_exceptions(self) -> None:
+        self.assertEqual(self.request("GET", f"/network/connections/{self.peer}")[0], 404)
+        self.assertEqual(self.request("DELETE", f"/network/connections/{self.peer}"), (200, {}))
+        patch = {"acl": "ban"}
+        self.assertEqual(self.request("PATCH", "/network/points/127.0.0.1:9732", patch)[0], 404)
+        self.assertEqual(self.request("PATCH", f"/network/peers/{self.peer}", patch)[0], 404)
+        code, version = self.request("GET", "/version")
+        self.assertEqual(code, 200)
+        self.assertNotIn("network_version", version)
+        code, metrics = self.request("GET", "/metrics")
+        self.assertEqual(code, 200)
+        self.assertNotIn(b"octez_p2p_connections", metrics)
 
 
 class BindingTests(SynchronousTestCase):

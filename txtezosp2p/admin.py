@@ -42,20 +42,25 @@ from . import _events as ev
 from ._version import __version__
 from .errors import (
     Connected,
+    IdentityCheckFailure,
+    Myself,
     P2PError,
+    P2PLayerDisabled,
+    PeerBanned,
     PendingConnection,
     PointBanned,
     PrivateMode,
+    RejectedNoCommonProtocol,
     TooManyConnections,
 )
 from .ids import PeerId, Point
 from .metrics import node_registry, render
+from .p2p import P2P, FakedP2P
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from .connection import P2PConnection
-    from .p2p import P2P
     from .pool_state import InfoEvent, PeerInfo, PointInfo
 
 _log = ev.logger("p2p.admin")
@@ -217,8 +222,13 @@ class EventStream:
         request.registerProducer(self, True)
         request.notifyFinish().addBoth(self._gone)
         resource.streams.add(self)
+        if request.method == b"HEAD":
+            self.close()  # the headers were all it asked for
 
     def subscribe(self, unsubscribe: Callable[[], None]) -> None:
+        if self.finished:
+            unsubscribe()
+            return
         self._unsubscribe.append(unsubscribe)
 
     def send(self, value: Any) -> None:
@@ -283,7 +293,7 @@ class AdminResource(Resource):
 
     def __init__(
         self,
-        source: Callable[[], P2P | None],
+        source: Callable[[], P2P | FakedP2P | None],
         registry: CollectorRegistry | None = None,
     ) -> None:
         super().__init__()
@@ -418,7 +428,15 @@ class AdminResource(Resource):
             raise APIError(
                 503, "node.p2p_layer_not_ready", "the P2P layer is starting", kind="temporary"
             )
+        if isinstance(p2p, FakedP2P):
+            # Octez's faked network (P2P disabled): the pool's endpoints fail
+            # (behaviour.md section 13); the few exceptions check _disabled()
+            raise APIError(503, P2PLayerDisabled.octez_id, "P2P layer disabled")
         return p2p
+
+    def _disabled(self) -> bool:
+        """Whether the node runs the faked network (no P2P layer)."""
+        return isinstance(self.source(), FakedP2P)
 
     # -- node ----------------------------------------------------------------------------
 
@@ -430,7 +448,7 @@ class AdminResource(Resource):
             "commit_info": {"commit_hash": "", "commit_date": ""},
             "implementation": f"txtezosp2p {__version__}",
         }
-        if p2p is not None:
+        if isinstance(p2p, P2P):
             out["network_version"] = p2p.config.versions.announced.to_json()
         return out
 
@@ -469,7 +487,9 @@ class AdminResource(Resource):
         }
 
     def get_log(self, request: Request) -> Any:
-        p2p = self._p2p()
+        source = self.source()
+        # the faked network's stream stays open and silent, as Octez's does
+        p2p = source if isinstance(source, FakedP2P) else self._p2p()
         stream = EventStream(request, self)
         stream.subscribe(p2p.watch(lambda event: stream.send(event.to_json())))
         return NOT_DONE_YET
@@ -480,6 +500,8 @@ class AdminResource(Resource):
         return [connection_json(c) for c in self._p2p().connections()]
 
     def get_connection(self, request: Request, peer_id: str) -> Any:
+        if self._disabled():
+            raise _not_found(f"no running connection with {peer_id}")
         p2p = self._p2p()
         connection = p2p.find_connection_by_peer_id(parse_peer_id(peer_id))
         if connection is None:
@@ -487,6 +509,9 @@ class AdminResource(Resource):
         return connection_json(connection)
 
     def delete_connection(self, request: Request, peer_id: str) -> Any:
+        if self._disabled():
+            parse_peer_id(peer_id)
+            return {}
         p2p = self._p2p()
         wait = flag(request, "wait")
         connection = p2p.find_connection_by_peer_id(parse_peer_id(peer_id))
@@ -536,6 +561,8 @@ class AdminResource(Resource):
         return p2p.connect(target, timeout).addCallback(lambda _: {})
 
     def patch_point(self, request: Request, point: str) -> Any:
+        if self._disabled():
+            raise _not_found(f"unknown point {point} (P2P layer disabled)")
         p2p = self._p2p()
         target = parse_point(point)
         body = _acl_body(request, frozenset({"acl", "peer_id"}))
@@ -589,6 +616,8 @@ class AdminResource(Resource):
         return peer_json(p2p, info)
 
     def patch_peer(self, request: Request, peer_id: str) -> Any:
+        if self._disabled():
+            raise _not_found(f"unknown peer {peer_id} (P2P layer disabled)")
         p2p = self._p2p()
         target = parse_peer_id(peer_id)
         body = _acl_body(request, frozenset({"acl"}))
@@ -662,11 +691,18 @@ def _api_error(error: BaseException | None) -> APIError:
     """The answer for an error of the P2P layer (``PUT /network/points/<p>``)."""
     octez_id = getattr(error, "octez_id", None) or "node.p2p.error"
     message = str(error) or type(error).__name__
-    if isinstance(error, PointBanned | Connected | PendingConnection | PrivateMode):
+    # 409: our own state forbids the dial (a ban, a connection already
+    # there or under way, private mode, our own address)
+    if isinstance(
+        error, PointBanned | PeerBanned | Connected | PendingConnection | PrivateMode | Myself
+    ):
         return APIError(409, octez_id, message)
     if isinstance(error, TooManyConnections):
         return APIError(503, octez_id, message, kind="temporary")
-    return APIError(502, octez_id, message, kind="temporary")
+    # 502: the remote end failed or refused; retrying may help unless it is
+    # not who it should be, or does not speak our protocol
+    permanent = isinstance(error, IdentityCheckFailure | RejectedNoCommonProtocol)
+    return APIError(502, octez_id, message, kind="permanent" if permanent else "temporary")
 
 
 # -- binding -----------------------------------------------------------------------------------
@@ -760,7 +796,7 @@ class AdminService(MultiService):
         self,
         reactor: Any,
         listen: tuple[str, ...],
-        source: Callable[[], P2P | None],
+        source: Callable[[], P2P | FakedP2P | None],
         *,
         allow_public: bool = False,
     ) -> None:

@@ -1,8 +1,11 @@
 # -*- test-case-name: tests.test_admin -*-
 """
-Prometheus metrics of one node (``GET /metrics``), named after Octez's
-``p2p`` metrics (behaviour.md section 14) under the ``octez_p2p_`` prefix,
-plus a few of our own.
+Prometheus metrics of one node (``GET /metrics``) under the ``octez_p2p_``
+prefix.  They count what Octez's ``p2p`` metrics count (behaviour.md
+section 14), plus a few of our own, but as labelled families
+(``octez_p2p_messages_total{kind=...}``) rather than one metric per
+quantity: dashboards built for Octez need their queries adapted
+(docs/admin-api.md lists every family).
 
 Every value is read from the live P2P layer when the registry is scraped
 (a custom collector), so nothing is updated on the hot paths; counters come
@@ -15,16 +18,13 @@ process (the sandbox, tests) never mix their numbers.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from .p2p import P2P, FakedP2P
 from .pool_state import Accepted, Disconnected, Requested, Running
-
-if TYPE_CHECKING:
-    from .p2p import P2P
 
 PREFIX = "octez_p2p_"
 
@@ -50,7 +50,7 @@ USER_COUNTERS = ("user_message_sent", "user_message_received", "broadcast_messag
 class P2PCollector:
     """Collects the metrics of the P2P layer ``source()`` returns (none while it starts)."""
 
-    def __init__(self, source: Callable[[], P2P | None]) -> None:
+    def __init__(self, source: Callable[[], P2P | FakedP2P | None]) -> None:
         self.source = source
 
     def describe(self) -> list[Metric]:
@@ -58,8 +58,8 @@ class P2PCollector:
 
     def collect(self) -> Iterator[Metric]:
         p2p = self.source()
-        if p2p is None:
-            return
+        if not isinstance(p2p, P2P):
+            return  # starting, or the faked network: nothing to count
         counters = p2p.counters
 
         messages = CounterMetricFamily(
@@ -186,7 +186,7 @@ class P2PCollector:
         )
 
 
-def node_registry(source: Callable[[], P2P | None]) -> CollectorRegistry:
+def node_registry(source: Callable[[], P2P | FakedP2P | None]) -> CollectorRegistry:
     """A registry holding the metrics of one node."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(P2PCollector(source))  # type: ignore[arg-type, unused-ignore]
