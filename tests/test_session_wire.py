@@ -452,6 +452,35 @@ class QueueTests(SynchronousTestCase):
         self.successResultOf(closing)
         self.assertEqual(pair.session.close_reason, "bye")
 
+    def test_data_after_close_is_dropped(self) -> None:
+        """Messages still arriving while a close drains the output are dropped, quietly."""
+        pair = RunningPair(self)
+        pair.session.write_now(b"last words")
+        pair.session.close("maintenance too many", wait=True)
+        pair.session.dataReceived(pair.peer.seal(b"\x00\x00\x00\x04late"))
+        self.assertFalse(pair.transport.disconnecting)  # still flushing
+        self.assertEqual(pair.peer.open_all(pair.flush()), [b"\x00\x00\x00\x0alast words"])
+        pair.flush()  # the transport wrote it all: the close completes
+        self.assertTrue(pair.transport.disconnecting)
+
+    def test_reader_closing_mid_read(self) -> None:
+        """A reader that closes the session on the first of several records of one read."""
+        pair = RunningPair(self)
+        got: list[object] = []
+
+        def first(message: object) -> None:
+            got.append(message)
+            pair.session.close("enough")
+
+        pair.session.read().addCallback(first)
+        records = b"".join(
+            pair.peer.seal(len(m).to_bytes(4, "big") + m) for m in (b"one", b"two", b"three")
+        )
+        pair.session.dataReceived(records)
+        self.assertEqual(got, [b"one"])
+        self.assertTrue(pair.transport.disconnecting)
+        self.failureResultOf(pair.session.read(), ConnectionClosed)
+
 
 class SplitStreamTests(SynchronousTestCase):
     @settings(max_examples=60)

@@ -372,8 +372,9 @@ class MaintenanceService(Service):
     async def _too_many(self, n: int) -> None:
         excess = n - self.bounds.max_target
         _log.debug(
-            "too many connections ({connections})",
+            "too many connections ({connections}): closing {connections_to_kill}",
             event="too_many_connections_maintenance",
+            connections=n,
             connections_to_kill=excess,
             max_target=self.bounds.max_target,
         )

@@ -631,6 +631,10 @@ class Session(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         self.total_recv += len(data)
+        if self._incoming.closed:
+            # closed on our side (or failed): nobody will read what still
+            # arrives while the output drains; drop it unbuffered
+            return
         if self._inpos >= len(self._inbuf):
             self._inbuf = data  # nothing pending: work on the received bytes as they are
             self._inpos = 0
@@ -999,7 +1003,8 @@ class Session(Protocol):
         limit = self._max_record
         queue = self._incoming
         try:
-            while self._held is None:
+            # a reader may close the session from a push's callback: stop there
+            while self._held is None and not queue.closed:
                 available = len(buf) - pos
                 if available < 4:
                     break
