@@ -14,11 +14,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from treq.client import HTTPClient
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.web.client import Agent, HTTPConnectionPool
 
 from txtezosp2p import cli
 from txtezosp2p.sandbox import Sandbox, SandboxOptions, TablePrinter, render_table
@@ -36,7 +38,8 @@ class SandboxTests(TestCase):
 
         async def scenario() -> None:
             base = os.path.abspath(self.mktemp())
-            sandbox = Sandbox(reactor, SandboxOptions(nodes=4, base_dir=base), clock=Clock())
+            options = SandboxOptions(nodes=4, base_dir=base, admin_base_port=0)
+            sandbox = Sandbox(reactor, options, clock=Clock())
             sandbox.startService()
             self.addCleanup(sandbox.stopService)
             layers = await sandbox.when_ready()
@@ -45,6 +48,13 @@ class SandboxTests(TestCase):
             await eventually(lambda: all(layer.connections() for layer in layers), layers)
             for layer in layers[1:]:
                 self.assertIsNotNone(layer.find_connection_by_peer_id(bootstrap.peer_id))
+            # every node answers on its own admin API
+            http = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
+            urls = sandbox.admin_urls()
+            self.assertEqual(len(set(urls)), 4)
+            for url, layer in zip(urls, layers, strict=True):
+                response = await http.get(f"{url}/network/self")
+                self.assertEqual(await response.json(), str(layer.peer_id))
             table = render_table(layers).splitlines()
             self.assertEqual(len(table), 5)
             self.assertIn("conns", table[0])

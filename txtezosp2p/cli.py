@@ -461,8 +461,10 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.maintenance_idle_time <= 0 or args.interval <= 0:
         raise CommandError("durations must be positive")
-    if args.base_port and not 0 < args.base_port <= 0xFFFF - args.nodes:
-        raise CommandError("--base-port leaves no room for every node")
+    for name in ("base_port", "admin_base_port"):
+        port = getattr(args, name)
+        if port and not 0 < port <= 0xFFFF - args.nodes:
+            raise CommandError(f"--{name.replace('_', '-')} leaves no room for every node")
     return run(
         SandboxOptions(
             nodes=args.nodes,
@@ -472,6 +474,7 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
             expected_pow=args.expected_pow,
             maintenance_idle_time=args.maintenance_idle_time,
             interval=args.interval,
+            admin_base_port=args.admin_base_port,
         ),
         out,
     )
@@ -590,6 +593,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument(
         "--interval", type=float, default=1.0, help="seconds between table refreshes (default 1)"
+    )
+    sandbox.add_argument(
+        "--admin-base-port",
+        type=int,
+        default=None,
+        help=(
+            "serve each node's admin API on 127.0.0.1, node i on PORT+i "
+            "(0: ports chosen by the system; default: no admin API)"
+        ),
     )
     sandbox.set_defaults(run=cmd_sandbox)
 

@@ -53,6 +53,9 @@ class SandboxOptions:
     maintenance_idle_time: float = 10.0
     #: Seconds between two refreshes of the table.
     interval: float = 1.0
+    #: Admin API of node i on 127.0.0.1, port ``admin_base_port + i`` (0: ports
+    #: chosen by the system; ``None``: no admin API).
+    admin_base_port: int | None = None
 
     def limits(self) -> Limits:
         wanted = self.connections
@@ -79,7 +82,12 @@ class Sandbox(MultiService):
     def _node_options(self, index: int, bootstrap: Sequence[str]) -> NodeOptions:
         options = self.options
         port = options.base_port + index if options.base_port else 0
+        admin: tuple[str, ...] = ()
+        if options.admin_base_port is not None:
+            base = options.admin_base_port
+            admin = (f"tcp:{base + index if base else 0}:interface=127.0.0.1",)
         return NodeOptions(
+            admin=admin,
             data_dir=os.path.join(self.base_dir, f"node-{index}"),
             listen=(f"tcp:{port}:interface=127.0.0.1",),
             bootstrap_peers=tuple(bootstrap),
@@ -128,6 +136,14 @@ class Sandbox(MultiService):
 
     def layers(self) -> list[P2P]:
         return [node.p2p for node in self.nodes if node.p2p is not None]
+
+    def admin_urls(self) -> list[str | None]:
+        """Each node's admin API (``http://127.0.0.1:PORT``), None where there is none."""
+        urls: list[str | None] = []
+        for node in self.nodes:
+            ports = node.admin.ports if node.admin is not None else []
+            urls.append(f"http://127.0.0.1:{ports[0].getHost().port}" if ports else None)  # type: ignore[attr-defined]
+        return urls
 
 
 def _size(count: int) -> str:
@@ -212,6 +228,9 @@ def run(options: SandboxOptions, out: TextIO | None = None) -> int:
         stream.write(
             f"{options.nodes} nodes on 127.0.0.1, data in {sandbox.base_dir}; Ctrl-C stops\n"
         )
+        for index, url in enumerate(sandbox.admin_urls()):
+            if url is not None:
+                stream.write(f"node {index}: tezos-p2p peers --endpoint {url}\n")
         stream.flush()
         printer.start()
 
