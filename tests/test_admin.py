@@ -780,6 +780,54 @@ class BindingTests(SynchronousTestCase):
         self.assertRaises(ValueError, AdminService, Clock(), ("tcp:8732",), lambda: None)
 
 
+def non_persistent_http(reactor: Any) -> HTTPClient:
+    """One connection per request, closed with its response: a clean reactor after a test."""
+    return HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
+
+
+async def admin_node(testcase: TestCase, reactor: Any, clock: Clock) -> tuple[Node, P2P, str]:
+    """A started node on loopback with its admin API on a free port: (node, P2P layer, URL)."""
+    node = Node(
+        reactor,
+        NodeOptions(
+            data_dir=testcase.mktemp(),
+            listen=("tcp:0:interface=127.0.0.1",),
+            expected_pow=0.0,
+            chain_name="SANDBOXED_TEZOS",
+            limits=Limits(min_connections=1, expected_connections=2, max_connections=4),
+            admin=("tcp:0:interface=127.0.0.1",),
+        ),
+        message_encodings=[Text],
+        clock=clock,
+    )
+    node.startService()
+    testcase.addCleanup(node.stopService)
+    p2p = await node.when_ready()
+    assert node.admin is not None
+    [port] = await node.admin.when_listening()
+    return node, p2p, f"http://127.0.0.1:{port.getHost().port}"  # type: ignore[attr-defined]
+
+
+async def dialling_node(testcase: TestCase, reactor: Any, clock: Clock, target: P2P) -> P2P:
+    """Another P2P layer on loopback, connected to ``target``."""
+    node = P2P(
+        reactor,
+        P2PConfig(
+            identity=unchecked_identity(),
+            versions=VERSIONS,
+            listen=("tcp:0:interface=127.0.0.1",),
+            proof_of_work_target=0.0,
+        ),
+        Limits(maintenance_idle_time=None),
+        message_encodings=[Text],
+        clock=clock,
+    )
+    await node.activate()
+    testcase.addCleanup(node.shutdown)
+    await node.connect(point_of(target))
+    return node
+
+
 class RealHTTPTests(TestCase):
     """The API over real HTTP on loopback, against a running node with live connections."""
 
@@ -790,27 +838,8 @@ class RealHTTPTests(TestCase):
 
         async def scenario() -> None:
             clock = Clock()
-            first = Node(
-                reactor,
-                NodeOptions(
-                    data_dir=self.mktemp(),
-                    listen=("tcp:0:interface=127.0.0.1",),
-                    expected_pow=0.0,
-                    chain_name="SANDBOXED_TEZOS",
-                    limits=Limits(min_connections=1, expected_connections=2, max_connections=4),
-                    admin=("tcp:0:interface=127.0.0.1",),
-                ),
-                message_encodings=[Text],
-                clock=clock,
-            )
-            first.startService()
-            self.addCleanup(first.stopService)
-            p2p = await first.when_ready()
-            assert first.admin is not None
-            [port] = await first.admin.when_listening()
-            url = f"http://127.0.0.1:{port.getHost().port}"  # type: ignore[attr-defined]
-            # one connection per request, closed with its response: a clean reactor
-            http = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
+            first, p2p, url = await admin_node(self, reactor, clock)
+            http = non_persistent_http(reactor)
 
             # the event stream, opened before the peer arrives
             response = await http.get(url + "/network/log", unbuffered=True)
@@ -828,7 +857,7 @@ class RealHTTPTests(TestCase):
                         established.callback(event)
 
             streaming = treq.collect(response, collect)
-            second = await self.net_node(clock, p2p)
+            second = await dialling_node(self, reactor, clock, p2p)
             event = await established
             self.assertEqual(event["peer_id"], str(second.peer_id))
 
@@ -879,23 +908,3 @@ class RealHTTPTests(TestCase):
             self.assertEqual(len(self.flushLoggedErrors(CannotListenError)), 1)
 
         return Deferred.fromCoroutine(scenario())
-
-    async def net_node(self, clock: Clock, target: P2P) -> P2P:
-        from twisted.internet import reactor
-
-        node = P2P(
-            reactor,
-            P2PConfig(
-                identity=unchecked_identity(),
-                versions=VERSIONS,
-                listen=("tcp:0:interface=127.0.0.1",),
-                proof_of_work_target=0.0,
-            ),
-            Limits(maintenance_idle_time=None),
-            message_encodings=[Text],
-            clock=clock,
-        )
-        await node.activate()
-        self.addCleanup(node.shutdown)
-        await node.connect(point_of(target))
-        return node

@@ -16,12 +16,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from treq.client import HTTPClient
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, deferLater
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import SynchronousTestCase, TestCase
-from twisted.web.client import Agent, HTTPConnectionPool
 
 from txtezosp2p.admin_client import (
     AdminClientError,
@@ -31,12 +29,10 @@ from txtezosp2p.admin_client import (
     target_path,
 )
 from txtezosp2p.cli import build_parser
-from txtezosp2p.limits import Limits
-from txtezosp2p.node import Node, NodeOptions
-from txtezosp2p.p2p import P2P, P2PConfig
 from txtezosp2p.testing import unchecked_identity
 
-from .test_p2p import VERSIONS, Text, eventually, point_of
+from .test_admin import admin_node, dialling_node, non_persistent_http
+from .test_p2p import eventually, point_of
 
 
 class Terminal(io.StringIO):
@@ -92,42 +88,9 @@ class LiveNodeTests(TestCase):
 
         self.reactor = reactor
         self.clock = Clock()
-        self.node = Node(
-            reactor,
-            NodeOptions(
-                data_dir=self.mktemp(),
-                listen=("tcp:0:interface=127.0.0.1",),
-                expected_pow=0.0,
-                chain_name="SANDBOXED_TEZOS",
-                limits=Limits(min_connections=1, expected_connections=2, max_connections=4),
-                admin=("tcp:0:interface=127.0.0.1",),
-            ),
-            message_encodings=[Text],
-            clock=self.clock,
-        )
-        self.node.startService()
-        self.addCleanup(self.node.stopService)
-        self.p2p = await self.node.when_ready()
-        assert self.node.admin is not None
-        [port] = await self.node.admin.when_listening()
-        self.url = f"http://127.0.0.1:{port.getHost().port}"  # type: ignore[attr-defined]
-        # one connection per request, closed with its response: a clean reactor
-        self.http = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
-        self.other = P2P(
-            reactor,
-            P2PConfig(
-                identity=unchecked_identity(),
-                versions=VERSIONS,
-                listen=("tcp:0:interface=127.0.0.1",),
-                proof_of_work_target=0.0,
-            ),
-            Limits(maintenance_idle_time=None),
-            message_encodings=[Text],
-            clock=self.clock,
-        )
-        await self.other.activate()
-        self.addCleanup(self.other.shutdown)
-        await self.other.connect(point_of(self.p2p))
+        self.node, self.p2p, self.url = await admin_node(self, reactor, self.clock)
+        self.http = non_persistent_http(reactor)
+        self.other = await dialling_node(self, reactor, self.clock, self.p2p)
         await eventually(lambda: len(self.p2p.connections()) == 1, [self.p2p])
 
     async def run_command(self, *argv: str, terminal: bool = False) -> tuple[int, str]:

@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
-from twisted.application.service import MultiService, Service
-from twisted.internet.defer import Deferred, DeferredList, FirstError, maybeDeferred
+from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IPushProducer
 from twisted.python.failure import Failure
@@ -56,6 +56,7 @@ from .errors import (
 from .ids import PeerId, Point
 from .metrics import node_registry, render
 from .p2p import P2P, FakedP2P
+from .welcome import EndpointListener, when_all_listening
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -585,14 +586,8 @@ class AdminResource(Resource):
         return point_json(p2p.pool.points[target])
 
     def get_point_log(self, request: Request, point: str) -> Any:
-        p2p = self._p2p()
-        target = parse_point(point)
-        monitor = flag(request, "monitor")
-        info = p2p.pool.points.get(target)
-        history = [event.point_json() for event in info.events] if info is not None else []
-        if not monitor or info is None:
-            return history
-        return self._monitor(request, history, info.watchers, lambda e: [e.point_json()])
+        info = self._p2p().pool.points.get(parse_point(point))
+        return self._info_log(request, info, lambda event: event.point_json())
 
     def get_point_banned(self, request: Request, point: str) -> Any:
         return self._p2p().pool.point_banned_for_rpc(parse_point(point))
@@ -633,17 +628,24 @@ class AdminResource(Resource):
         return peer_json(p2p, p2p.pool.peers[target])
 
     def get_peer_log(self, request: Request, peer_id: str) -> Any:
-        p2p = self._p2p()
-        target = parse_peer_id(peer_id)
-        monitor = flag(request, "monitor")
-        info = p2p.pool.peers.get(target)
-        history = [event.peer_json() for event in info.events] if info is not None else []
-        if not monitor or info is None:
-            return history
-        return self._monitor(request, history, info.watchers, lambda e: [e.peer_json()])
+        info = self._p2p().pool.peers.get(parse_peer_id(peer_id))
+        return self._info_log(request, info, lambda event: event.peer_json())
 
     def get_peer_banned(self, request: Request, peer_id: str) -> Any:
         return self._p2p().pool.peer_banned_for_rpc(parse_peer_id(peer_id))
+
+    def _info_log(
+        self,
+        request: Request,
+        info: PointInfo | PeerInfo | None,
+        to_json: Callable[[InfoEvent], Any],
+    ) -> Any:
+        """A point's or peer's events; with ``?monitor``, then each new one (as a list)."""
+        monitor = flag(request, "monitor")
+        history = [to_json(event) for event in info.events] if info is not None else []
+        if not monitor or info is None:
+            return history  # an unknown point or peer: [] even with monitor (as Octez)
+        return self._monitor(request, history, info.watchers, to_json)
 
     def _monitor(
         self,
@@ -656,7 +658,7 @@ class AdminResource(Resource):
         stream.send(history)
 
         def watcher(event: InfoEvent) -> None:
-            stream.send(to_json(event))
+            stream.send([to_json(event)])
 
         def forget() -> None:
             if watcher in watchers:
@@ -750,26 +752,11 @@ def check_admin_endpoint(description: str, allow_public: bool = False) -> None:
         )
 
 
-class _AdminListener(Service):
-    def __init__(self, reactor: Any, description: str, site: Site) -> None:
-        self.reactor = reactor
-        self.description = description
-        self.site = site
-        self.port: IListeningPort | None = None
-        self.listening: Deferred[IListeningPort] | None = None
-
-    def startService(self) -> None:
-        super().startService()
-        endpoint = serverFromString(self.reactor, self.description)
-        self.listening = endpoint.listen(self.site)
-        self.listening.addCallbacks(self._listened, self._failed)
-
-    def _listened(self, port: IListeningPort) -> IListeningPort:
-        self.port = port
+class _AdminListener(EndpointListener):
+    def log_listening(self, port: IListeningPort) -> None:
         _log.info("admin API on {address}", event="admin_listening", address=str(port.getHost()))
-        return port
 
-    def _failed(self, failure: Failure) -> Failure:
+    def log_failure(self, failure: Failure) -> None:
         # the reason only: whoever waits on when_listening() gets the failure
         _log.error(
             "cannot serve the admin API on {description}: {reason}",
@@ -777,16 +764,6 @@ class _AdminListener(Service):
             description=self.description,
             reason=failure.getErrorMessage(),
         )
-        return failure
-
-    def stopService(self) -> Deferred[None] | None:
-        super().stopService()
-        port, self.port = self.port, None
-        if port is not None:
-            return port.stopListening()  # type: ignore[no-any-return]
-        if self.listening is not None and not self.listening.called:
-            self.listening.cancel()
-        return None
 
 
 class AdminService(MultiService):
@@ -806,25 +783,15 @@ class AdminService(MultiService):
         self.resource = AdminResource(source)
         self.site = Site(self.resource)
         self.site.noisy = False
-        self.listeners = [_AdminListener(reactor, d, self.site) for d in listen]
+        self.listeners = [
+            _AdminListener(serverFromString(reactor, d), self.site, d) for d in listen
+        ]
         for listener in self.listeners:
             listener.setServiceParent(self)
 
     def when_listening(self) -> Deferred[list[IListeningPort]]:
-        waiting = [listener.listening for listener in self.listeners]
-
-        def first_error(failure: Failure) -> Failure:
-            if isinstance(failure.value, FirstError):
-                return failure.value.subFailure
-            return failure
-
-        return (
-            DeferredList(
-                [w for w in waiting if w is not None], fireOnOneErrback=True, consumeErrors=True
-            )
-            .addCallback(lambda results: [port for _, port in results])
-            .addErrback(first_error)
-        )
+        """Fires with the listening ports once all are open (fails if one cannot open)."""
+        return when_all_listening(self.listeners, "admin service")
 
     @property
     def ports(self) -> list[IListeningPort]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 from twisted.application.service import MultiService, Service
@@ -113,8 +114,12 @@ def with_backlog(description: str, backlog: int) -> str:
     return description
 
 
-class _Listener(Service):
-    """One listening endpoint; ``port`` is set once listening."""
+class EndpointListener(Service):
+    """
+    One listening endpoint as a service; ``listening`` fires with the port
+    (or the listening error), ``port`` is set while it listens.  Subclasses
+    change what is logged (the admin API's listeners do).
+    """
 
     def __init__(
         self, endpoint: IStreamServerEndpoint, factory: IProtocolFactory, description: str
@@ -132,17 +137,23 @@ class _Listener(Service):
 
     def _listened(self, port: IListeningPort) -> IListeningPort:
         self.port = port
-        _log.info("listening on {address}", event=ev.ACTIVATE_NETWORK, address=str(port.getHost()))
+        self.log_listening(port)
         return port
 
     def _failed(self, failure: Failure) -> Failure:
+        self.log_failure(failure)
+        return failure
+
+    def log_listening(self, port: IListeningPort) -> None:
+        _log.info("listening on {address}", event=ev.ACTIVATE_NETWORK, address=str(port.getHost()))
+
+    def log_failure(self, failure: Failure) -> None:
         _log.failure(
             "failed to open listening socket {description}",
             failure,
             event="incoming_error",
             description=self.description,
         )
-        return failure
 
     def stopService(self) -> Deferred[None] | None:
         super().stopService()
@@ -154,6 +165,33 @@ class _Listener(Service):
         return None
 
 
+def when_all_listening(
+    listeners: Sequence[EndpointListener], what: str
+) -> Deferred[list[IListeningPort]]:
+    """Fires with the ports of started ``listeners`` once all listen; fails with the first error."""
+    waiting = [listener.listening for listener in listeners]
+    if any(w is None for w in waiting):
+        raise RuntimeError(f"the {what} is not started")
+    if not waiting:
+        return succeed([])
+
+    def first_error(failure: Failure) -> Failure:
+        # the listening error itself, not DeferredList's FirstError wrapper
+        error = failure.value
+        if isinstance(error, FirstError):
+            sub: Failure = error.subFailure
+            return sub
+        return failure
+
+    return (
+        DeferredList(
+            [w for w in waiting if w is not None], fireOnOneErrback=True, consumeErrors=True
+        )
+        .addCallback(lambda results: [port for _, port in results])
+        .addErrback(first_error)
+    )
+
+
 class WelcomeService(MultiService):
     """Listens on every endpoint string for incoming P2P connections."""
 
@@ -161,36 +199,16 @@ class WelcomeService(MultiService):
         self, reactor: Any, listen: tuple[str, ...], factory: IProtocolFactory, backlog: int = 20
     ) -> None:
         super().__init__()
-        self.listeners: list[_Listener] = []
+        self.listeners: list[EndpointListener] = []
         for description in listen:
             full = with_backlog(description, backlog)
-            listener = _Listener(serverFromString(reactor, full), factory, description)
+            listener = EndpointListener(serverFromString(reactor, full), factory, description)
             listener.setServiceParent(self)
             self.listeners.append(listener)
 
     def when_listening(self) -> Deferred[list[IListeningPort]]:
         """Fires with the listening ports once all are open (fails if one cannot open)."""
-        waiting = [listener.listening for listener in self.listeners]
-        if any(w is None for w in waiting):
-            raise RuntimeError("the welcome service is not started")
-        if not waiting:
-            return succeed([])
-
-        def first_error(failure: Failure) -> Failure:
-            # the listening error itself, not DeferredList's FirstError wrapper
-            error = failure.value
-            if isinstance(error, FirstError):
-                sub: Failure = error.subFailure
-                return sub
-            return failure
-
-        return (
-            DeferredList(
-                [w for w in waiting if w is not None], fireOnOneErrback=True, consumeErrors=True
-            )
-            .addCallback(lambda results: [port for _, port in results])
-            .addErrback(first_error)
-        )
+        return when_all_listening(self.listeners, "welcome service")
 
     @property
     def ports(self) -> list[IListeningPort]:
