@@ -5,11 +5,13 @@ pairs over iosim.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import settings
 from twisted.internet.task import Clock
+from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 from twisted.test import iosim
+from twisted.trial.unittest import SynchronousTestCase
 
 from txtezosp2p import _backend
 from txtezosp2p.ids import Point
@@ -30,7 +32,9 @@ __all__ = [
     "IDENTITY_B",
     "SANDBOX_VERSIONS",
     "backends",
+    "capture_events",
     "connected_sessions",
+    "named",
     "session_config",
     "weak_identity",
 ]
@@ -63,3 +67,17 @@ def connected_sessions(
         clock=clock,
     )
     return server, client, pump, clock
+
+
+def capture_events(case: SynchronousTestCase) -> list[LogEvent]:
+    """Collect the log events emitted until the end of the test."""
+    events: list[LogEvent] = []
+    observer = cast(ILogObserver, events.append)
+    globalLogPublisher.addObserver(observer)
+    case.addCleanup(globalLogPublisher.removeObserver, observer)
+    return events
+
+
+def named(events: list[LogEvent], name: str) -> list[LogEvent]:
+    """The events of ``events`` whose ``event`` field is ``name``."""
+    return [event for event in events if event.get("event") == name]

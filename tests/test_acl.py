@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from typing import Any, cast
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
-from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 import tests.helpers  # noqa: F401  (loads the hypothesis profile)
+from tests.helpers import capture_events
 from txtezosp2p.acl import ACL, FifoSet, IPGreylist, countdown_table
 from txtezosp2p.ids import PeerId, to_ipv6
 from txtezosp2p.limits import Limits
@@ -40,15 +40,6 @@ def random_ips(rng: random.Random, count: int) -> list[ipaddress.IPv6Address]:
         else:
             out.append(ipaddress.IPv6Address(rng.getrandbits(128)))
     return out
-
-
-def capture_events(case: SynchronousTestCase) -> list[LogEvent]:
-    """Collect the log events emitted until the end of the test."""
-    events: list[LogEvent] = []
-    observer = cast(ILogObserver, events.append)
-    globalLogPublisher.addObserver(observer)
-    case.addCleanup(globalLogPublisher.removeObserver, observer)
-    return events
 
 
 def small_acl(clock: Clock, **changes: Any) -> ACL:

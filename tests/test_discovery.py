@@ -21,11 +21,11 @@ from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IReactorTime, IReactorUDP
 from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.task import Clock
-from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
 
 import tests.helpers  # noqa: F401  (loads the hypothesis profile)
+from tests.helpers import capture_events, named
 from txtezosp2p.discovery import (
     DATAGRAM_SIZE,
     INITIAL_DELAY,
@@ -43,19 +43,6 @@ EXAMPLE = bytes.fromhex("444953434f4d4147494347f5c302e9ed3c9a73279fe9f4ad99b6260
 ME = PeerId(b"\x01" * 16)
 OTHER = PeerId(b"\x02" * 16)
 DESTINATION = ("255.255.255.255", 10732)
-
-
-def capture_events(case: SynchronousTestCase) -> list[LogEvent]:
-    """Every log event emitted during the test."""
-    events: list[LogEvent] = []
-    observer = cast(ILogObserver, events.append)
-    globalLogPublisher.addObserver(observer)
-    case.addCleanup(globalLogPublisher.removeObserver, observer)
-    return events
-
-
-def named(events: list[LogEvent], name: str) -> list[LogEvent]:
-    return [e for e in events if e.get("event") == name]
 
 
 # -- codec ----------------------------------------------------------------------------------

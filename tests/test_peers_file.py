@@ -15,13 +15,13 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import Any, cast
+from typing import Any
 
 from twisted.internet.task import Clock
-from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 from twisted.python.monkey import MonkeyPatcher
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.helpers import capture_events, named
 from txtezosp2p import _files, peers_file
 from txtezosp2p.acl import ACL
 from txtezosp2p.ids import ConnectionId, PeerId, Point
@@ -43,19 +43,6 @@ FILES_OS = vars(_files)["os"]
 
 #: 2026-01-01T00:00:00Z
 T0 = 1767225600.0
-
-
-def capture_events(case: SynchronousTestCase) -> list[LogEvent]:
-    """Collect the log events emitted until the end of the test."""
-    events: list[LogEvent] = []
-    observer = cast(ILogObserver, events.append)
-    globalLogPublisher.addObserver(observer)
-    case.addCleanup(globalLogPublisher.removeObserver, observer)
-    return events
-
-
-def named(events: list[LogEvent], name: str) -> list[LogEvent]:
-    return [event for event in events if event.get("event") == name]
 
 
 def make_pool(clock: Clock | None = None, **kwargs: Any) -> Pool:
