@@ -1070,12 +1070,17 @@ class Session(Protocol):
 
     def _body(self, message: object) -> bytes:
         """The encoded body of ``message``; its record adds a 4-byte length."""
+        self._check_open()
+        return self._check_size(bytes(self._codec.encode(message)))
+
+    def _check_open(self) -> None:
         if self._outgoing.closed:
             raise ConnectionClosed(self.close_reason or "connection closed")
-        body = self._codec.encode(message)
+
+    def _check_size(self, body: bytes) -> bytes:
         if len(body) + 4 > self._max_record:
             raise InvalidMessageSize(f"message of {len(body) + 4} bytes exceeds {self._max_record}")
-        return bytes(body)
+        return body
 
     def write(self, message: object) -> Deferred[None]:
         """Queue ``message`` (waiting while the queue is full); fires once queued."""
@@ -1090,13 +1095,7 @@ class Session(Protocol):
 
     def write_now(self, message: object) -> bool:
         """Queue ``message`` if there is room now; ``False`` means it was dropped."""
-        body = self._body(message)
-        if self._outgoing.push_now((body, True, None), len(body) + 4):
-            self._flush()
-            self._update_app_producer()
-            return True
-        self._update_app_producer(refused=True)
-        return False
+        return self._push_now(self._body(message))
 
     def encode(self, message: object) -> bytes:
         """The encoded body of ``message``, for :meth:`write_body_now` (Octez ``encode``)."""
@@ -1108,10 +1107,10 @@ class Session(Protocol):
         ``write_encoded_now``): a broadcast encodes a message once and
         queues it on every connection.
         """
-        if self._outgoing.closed:
-            raise ConnectionClosed(self.close_reason or "connection closed")
-        if len(body) + 4 > self._max_record:
-            raise InvalidMessageSize(f"message of {len(body) + 4} bytes exceeds {self._max_record}")
+        self._check_open()
+        return self._push_now(self._check_size(body))
+
+    def _push_now(self, body: bytes) -> bool:
         if self._outgoing.push_now((body, True, None), len(body) + 4):
             self._flush()
             self._update_app_producer()
