@@ -27,7 +27,9 @@ from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.http_headers import Headers
 
 from txtezosp2p.admin import (
+    MAX_BODY,
     STREAM_BACKLOG,
+    AdminRequest,
     AdminResource,
     AdminService,
     check_admin_endpoint,
@@ -672,6 +674,18 @@ class ErrorTests(SynchronousTestCase):
             self.assertEqual((answer.status, answer.kind), (status, kind), error)
             self.assertTrue(answer.error_id.startswith("node."), answer.error_id)
 
+    def test_body_kept_bounded(self) -> None:
+        """The node keeps at most MAX_BODY + 1 bytes of a request body, however long."""
+        from twisted.web.test.requesthelper import DummyChannel
+
+        request = AdminRequest(DummyChannel())
+        request.gotLength(None)  # chunked: no announced length
+        for _ in range(200):
+            request.handleContentChunk(b"x" * 4096)
+        content = request.content
+        assert content is not None
+        self.assertEqual(len(content.getvalue()), MAX_BODY + 1)
+
     def test_oversized_body(self) -> None:
         code, _ = self.request("PATCH", "/network/points/127.0.0.1:9732", b"{" * 70000)
         self.assertEqual(code, 413)
@@ -871,6 +885,12 @@ class RealHTTPTests(TestCase):
             )
             self.assertEqual(banned.code, 200)
             await banned.content()
+            # a body far over the limit: kept bounded by the node, refused
+            huge = await http.patch(
+                url + "/network/points/127.0.0.1:1", data=b"{" * (4 * 1024 * 1024)
+            )
+            self.assertEqual(huge.code, 413)
+            await huge.content()
             await eventually(lambda: p2p.connections() == [], [p2p])
             metrics = await (await http.get(url + "/metrics")).text()
             self.assertIn('octez_p2p_connections{kind="active"} 0.0', metrics)

@@ -22,6 +22,7 @@ a public address is wanted (:func:`check_admin_endpoint`).
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import json
 from collections import deque
@@ -72,6 +73,25 @@ STREAM_BACKLOG = 1000
 MAX_BODY = 64 * 1024
 DEFAULT_CONNECT_TIMEOUT = 10.0
 JSON = b"application/json"
+
+
+class AdminRequest(Request):
+    """
+    A request whose body is kept up to ``MAX_BODY + 1`` bytes: what comes
+    after is dropped as it arrives (the handler then answers 413), so a
+    client cannot make the node buffer an unbounded body in memory or on disk.
+    """
+
+    def gotLength(self, length: int | None) -> None:
+        self._kept = io.BytesIO()
+        self.content = self._kept
+        self._room = MAX_BODY + 1
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self._room > 0:
+            kept = data[: self._room]
+            self._kept.write(kept)
+            self._room -= len(kept)
 
 
 class APIError(Exception):
@@ -571,12 +591,11 @@ class AdminResource(Resource):
         if expected is not None and not isinstance(expected, str):
             raise _bad("peer_id must be a string")
         expected_id = parse_peer_id(expected) if expected is not None else None
-        info = p2p.pool.points.get(target)
         acl = body.get("acl")
-        if info is None and acl != "trust":
+        if target not in p2p.pool.points and acl != "trust":
             raise _not_found(f"unknown point {target.to_text()}")
         if expected_id is not None:
-            info = p2p.pool.register_point(target, expected_peer_id=expected_id)
+            p2p.pool.register_point(target, expected_peer_id=expected_id)
         if acl == "ban":
             p2p.ban_point(target)
         elif acl == "trust":
@@ -781,7 +800,7 @@ class AdminService(MultiService):
         for description in listen:
             check_admin_endpoint(description, allow_public)
         self.resource = AdminResource(source)
-        self.site = Site(self.resource)
+        self.site = Site(self.resource, requestFactory=AdminRequest)
         self.site.noisy = False
         self.listeners = [
             _AdminListener(serverFromString(reactor, d), self.site, d) for d in listen
