@@ -226,6 +226,19 @@ class LiveNodeTests(TestCase):
         assert self.node.admin is not None
         return self.node.admin.resource.streams
 
+    def test_oversized_answer(self) -> Deferred[None]:
+        """An answer over the client's limit is refused while it arrives, not buffered."""
+        from txtezosp2p import admin_client
+
+        self.patch(admin_client, "MAX_RESPONSE", 200)
+
+        async def go() -> None:
+            with self.assertRaises(AdminClientError) as caught:
+                await self.run_command("rpc", "get", "/network/full_stat")
+            self.assertIn("answer larger than 200 bytes", str(caught.exception))
+
+        return self.scenario(go())
+
     def test_unreachable(self) -> Deferred[None]:
         async def go() -> None:
             args = build_parser().parse_args(["peers", "--endpoint", "http://127.0.0.1:1"])

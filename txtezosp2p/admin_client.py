@@ -25,6 +25,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TextIO
 from urllib.parse import quote
 
+from treq import collect
 from treq.client import HTTPClient
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
@@ -73,10 +74,8 @@ class AdminClient:
 
     async def call(self, method: str, path: str, body: Any = None) -> Any:
         """One request; the decoded JSON answer, or :class:`AdminClientError`."""
-        response = await self._send(method, path, body, unbuffered=False)
-        content: bytes = await response.content()
-        if len(content) > MAX_RESPONSE:
-            raise AdminClientError(f"{path}: answer larger than {MAX_RESPONSE} bytes")
+        response = await self._send(method, path, body, unbuffered=True)
+        content = await self._read(path, response)
         self._check(path, response.code, content)
         if not content.strip():
             return None
@@ -90,8 +89,7 @@ class AdminClient:
         """A streaming GET: ``each`` gets every JSON value as it arrives."""
         response = await self._send("get", path, None, unbuffered=True)
         if response.code != 200:
-            content = await response.content()
-            self._check(path, response.code, content)
+            self._check(path, response.code, await self._read(path, response))
         buffer = bytearray()
 
         def received(data: bytes) -> None:
@@ -104,11 +102,22 @@ class AdminClient:
                 if line.strip():
                     each(json.loads(line))
 
-        from treq import collect
-
         await collect(response, received)
         if bytes(buffer).strip():
             each(json.loads(bytes(buffer)))
+
+    @staticmethod
+    async def _read(path: str, response: Any) -> bytes:
+        """The whole body, refused (not buffered) past :data:`MAX_RESPONSE`."""
+        parts = bytearray()
+
+        def received(data: bytes) -> None:
+            if len(parts) + len(data) > MAX_RESPONSE:
+                raise AdminClientError(f"{path}: answer larger than {MAX_RESPONSE} bytes")
+            parts.extend(data)
+
+        await collect(response, received)
+        return bytes(parts)
 
     async def _send(self, method: str, path: str, body: Any, *, unbuffered: bool) -> Any:
         kwargs: dict[str, Any] = {"unbuffered": unbuffered}
