@@ -215,16 +215,21 @@ def _when(pair: Any) -> str:
     return "-"
 
 
+def format_bytes(count: int) -> str:
+    """A byte count for people: ``512 B``, ``12 KiB``, ``3 MiB``, ``2 GiB``."""
+    for unit in ("B", "KiB", "MiB"):
+        if count < 1024:
+            return f"{count} {unit}"
+        count //= 1024
+    return f"{count} GiB"
+
+
 def _size(text: Any) -> str:
+    """A 64-bit byte total of the API (a decimal string) for people."""
     try:
-        value = float(int(text))
+        return format_bytes(int(text))
     except (TypeError, ValueError):
         return "-"
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"
 
 
 def connections_table(connections: list[Any]) -> str:
@@ -504,6 +509,7 @@ __all__ = [
     "add_commands",
     "connections_table",
     "execute",
+    "format_bytes",
     "peers_table",
     "points_table",
     "run",

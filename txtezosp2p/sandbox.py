@@ -28,6 +28,7 @@ from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.task import LoopingCall
 
 from . import _events as ev
+from .admin_client import format_bytes
 from .config import connections_limits
 from .ids import Point
 from .limits import Limits
@@ -146,14 +147,6 @@ class Sandbox(MultiService):
         return urls
 
 
-def _size(count: int) -> str:
-    for unit in ("B", "KiB", "MiB"):
-        if count < 1024:
-            return f"{count} {unit}"
-        count //= 1024
-    return f"{count} GiB"
-
-
 def render_table(layers: Sequence[P2P]) -> str:
     """One line per node: port, peer id, connections in/out, known points and peers, traffic."""
     header = ("node", "port", "peer id", "conns", "in", "out", "points", "peers", "sent", "recv")
@@ -172,8 +165,8 @@ def render_table(layers: Sequence[P2P]) -> str:
                 str(len(connections) - incoming),
                 str(len(p2p.pool.points)),
                 str(len(p2p.pool.peers)),
-                _size(stat.total_sent),
-                _size(stat.total_recv),
+                format_bytes(stat.total_sent),
+                format_bytes(stat.total_recv),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
