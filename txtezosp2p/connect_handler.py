@@ -31,7 +31,12 @@ from typing import Any
 import attrs
 from twisted.internet.defer import CancelledError, Deferred, fail
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
-from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.interfaces import (
+    IAddress,
+    IReactorTCP,
+    IReactorTime,
+    IStreamClientEndpoint,
+)
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -56,7 +61,7 @@ from .errors import (
     greylists_ip,
 )
 from .ids import ConnectionId, PeerId, Point, format_host, to_ipv6
-from .interfaces import IAuthenticationGate, IConnectHandler
+from .interfaces import EndpointFactory, IAuthenticationGate, IConnectHandler
 from .limits import Limits
 from .pool import Pool
 from .pool_state import (
@@ -90,18 +95,21 @@ VERSION_MOTIVES = (
 )
 
 
-def point_endpoint(
-    reactor: Any, point: Point, timeout: float
-) -> TCP4ClientEndpoint | TCP6ClientEndpoint:
+def tcp_endpoint_factory(reactor: IReactorTCP, timeout: float) -> EndpointFactory:
     """
-    A client endpoint for an IP point.  Points are addresses, never names,
-    so no resolver is involved (a resolution in progress cannot be
-    cancelled, which would leave a dial running after shutdown).
+    The default dialling seam: a TCP client endpoint for an IP point, its
+    connect bounded by ``timeout``.  Points are addresses, never names, so
+    no resolver is involved (a resolution in progress cannot be cancelled,
+    which would leave a dial running after shutdown).
     """
-    mapped = point.addr.ipv4_mapped
-    if mapped is not None:
-        return TCP4ClientEndpoint(reactor, str(mapped), point.port, timeout=timeout)
-    return TCP6ClientEndpoint(reactor, format_host(point.addr), point.port, timeout=timeout)
+
+    def endpoint(point: Point) -> IStreamClientEndpoint:
+        mapped = point.addr.ipv4_mapped
+        if mapped is not None:
+            return TCP4ClientEndpoint(reactor, str(mapped), point.port, timeout=timeout)
+        return TCP6ClientEndpoint(reactor, format_host(point.addr), point.port, timeout=timeout)
+
+    return endpoint
 
 
 @attrs.frozen
@@ -156,25 +164,25 @@ DisconnectionHook = Callable[[PeerId], None]
 class ConnectHandler:
     """
     Dials and accepts connections, decides who gets in, and keeps the pool
-    up to date.  ``reactor`` must provide TCP and time; ``clock`` (by default
-    the reactor) is used for every timeout and timestamp.
+    up to date.  ``endpoint_factory`` gives the client endpoint of a point
+    (the dialling seam); ``clock`` is used for every timeout and timestamp.
     """
 
     def __init__(
         self,
-        reactor: Any,
+        endpoint_factory: EndpointFactory,
         pool: Pool,
         session_config: SessionConfig,
         answerer: Answerer,
         *,
-        clock: IReactorTime | None = None,
+        clock: IReactorTime,
         scheduler: Any = None,
         private_mode: bool = False,
         disable_peer_discovery: bool = False,
         maintenance: bool = True,
     ) -> None:
-        self.reactor = reactor
-        self.clock: IReactorTime = clock or reactor
+        self.endpoint_factory = endpoint_factory
+        self.clock: IReactorTime = clock
         self.pool = pool
         self.acl = pool.acl
         self.answerer = answerer
@@ -257,11 +265,10 @@ class ConnectHandler:
         tracked = self._attempts[session] = _Attempt(
             session, False, point.addr, point_info=info, owns_point=True
         )
-        endpoint = point_endpoint(self.reactor, point, self.limits.connection_timeout)
         attempt = connect_session(
             self.session_config,
             self.clock,
-            endpoint,
+            self.endpoint_factory(point),
             point=point,
             timeout=timeout,
             scheduler=self.scheduler,
@@ -653,4 +660,4 @@ class _IncomingFactory(Factory):
         return self.handler._accept(addr)
 
 
-__all__ = ["ConnectHandler", "ConnectionBounds", "ConnectionId"]
+__all__ = ["ConnectHandler", "ConnectionBounds", "ConnectionId", "tcp_endpoint_factory"]

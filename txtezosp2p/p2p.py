@@ -27,7 +27,7 @@ from zope.interface import implementer
 from . import _events as ev
 from .acl import ACL
 from .answerer import Answerer, PrivateAnswerer
-from .connect_handler import ConnectHandler
+from .connect_handler import ConnectHandler, tcp_endpoint_factory
 from .connection import P2PConnection
 from .crypto import PowTarget
 from .encoding import (
@@ -40,7 +40,7 @@ from .encoding import (
 from .errors import ConnectionClosed, ConnectionFailed, MaintenanceDisabled, P2PLayerDisabled
 from .identity import Identity
 from .ids import PeerId, Point, to_ipv6
-from .interfaces import IP2P
+from .interfaces import IP2P, EndpointFactory
 from .io_scheduler import IOScheduler
 from .limits import Limits
 from .maintenance import MaintenanceService
@@ -93,6 +93,9 @@ class P2P(Service):
     A P2P layer: create it, register ``on_new_connection`` hooks, then
     :meth:`activate` (or start it as a service).  ``clock`` defaults to the
     reactor; tests inject a ``task.Clock`` for timers while sockets stay real.
+    ``endpoint_factory`` is how points are dialled (by default TCP through
+    ``reactor``, see :func:`~txtezosp2p.connect_handler.tcp_endpoint_factory`);
+    the network simulator and socket-free tests give in-memory endpoints.
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class P2P(Service):
         conn_meta: MetadataConfig[Any] | None = None,
         clock: Any = None,
         rng: random.Random | None = None,
+        endpoint_factory: EndpointFactory | None = None,
     ) -> None:
         super().__init__()
         self.reactor = reactor
@@ -145,8 +149,10 @@ class P2P(Service):
             advertised_port=config.advertised_port,
             limits=limits,
         )
+        if endpoint_factory is None:
+            endpoint_factory = tcp_endpoint_factory(reactor, limits.connection_timeout)
         self.handler = ConnectHandler(
-            reactor,
+            endpoint_factory,
             self.pool,
             session_config,
             self.answerer,
