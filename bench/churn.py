@@ -72,8 +72,8 @@ from types import FrameType
 from typing import IO, Any
 
 from txtezosp2p import __version__
-from txtezosp2p.config import connections_limits
 from txtezosp2p.limits import Limits
+from txtezosp2p.node.config import connections_limits
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: ``twistd`` as the installed script runs it, with this interpreter (as in tests/test_node.py).

@@ -23,7 +23,7 @@ from typing import Any
 from nacl._sodium import ffi, lib
 
 from txtezosp2p import _backend
-from txtezosp2p.crypto import MAX_CHUNK_PLAINTEXT, PowTarget
+from txtezosp2p.wire.crypto import MAX_CHUNK_PLAINTEXT, PowTarget
 
 KEY = bytes(range(32))
 NONCE = bytes(24)

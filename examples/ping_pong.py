@@ -23,10 +23,10 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall, react
 
 from txtezosp2p.connection import P2PConnection
-from txtezosp2p.encoding import MessageEncoding
 from txtezosp2p.limits import Limits
 from txtezosp2p.node import Node, NodeOptions
 from txtezosp2p.p2p import P2P
+from txtezosp2p.wire.encoding import MessageEncoding
 
 
 @attrs.frozen

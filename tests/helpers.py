@@ -14,7 +14,6 @@ from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase
 
 from txtezosp2p import _backend
-from txtezosp2p.ids import Point
 from txtezosp2p.session import Session, SessionConfig
 from txtezosp2p.testing import (
     IDENTITY_A,
@@ -23,6 +22,7 @@ from txtezosp2p.testing import (
     session_config,
     weak_identity,
 )
+from txtezosp2p.wire.ids import Point
 
 settings.register_profile("ci", deadline=None, max_examples=200)
 settings.load_profile("ci")

@@ -21,8 +21,8 @@ from twisted.trial.unittest import SynchronousTestCase
 import tests.helpers  # noqa: F401  (loads the hypothesis profile)
 from tests.helpers import capture_events
 from txtezosp2p.acl import ACL, FifoSet, IPGreylist, countdown_table
-from txtezosp2p.ids import PeerId, to_ipv6
 from txtezosp2p.limits import Limits
+from txtezosp2p.wire.ids import PeerId, to_ipv6
 
 DELAY = 86400.0
 PERIOD = DELAY / 16

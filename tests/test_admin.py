@@ -26,7 +26,8 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.http_headers import Headers
 
-from txtezosp2p.admin import (
+from txtezosp2p.limits import Limits
+from txtezosp2p.node.admin import (
     MAX_BODY,
     STREAM_BACKLOG,
     AdminRequest,
@@ -35,11 +36,10 @@ from txtezosp2p.admin import (
     check_admin_endpoint,
     is_local_endpoint,
 )
-from txtezosp2p.ids import ConnectionId, Point
-from txtezosp2p.limits import Limits
-from txtezosp2p.node import Node, NodeOptions
+from txtezosp2p.node.composition import Node, NodeOptions
 from txtezosp2p.p2p import P2P, P2PConfig, faked_network
 from txtezosp2p.testing import unchecked_identity
+from txtezosp2p.wire.ids import ConnectionId, Point
 
 from . import helpers  # noqa: F401  (hypothesis profile)
 from .test_p2p import VERSIONS, Network, Text, eventually, point_of
@@ -651,8 +651,8 @@ class ErrorTests(SynchronousTestCase):
 
     def test_dial_errors(self) -> None:
         """PUT /network/points/<p> errors: 409 our state, 503 when full, 502 the remote."""
-        from txtezosp2p.admin import _api_error
-        from txtezosp2p.errors import (
+        from txtezosp2p.node.admin import _api_error
+        from txtezosp2p.wire.errors import (
             ConnectionFailed,
             IdentityCheckFailure,
             Myself,

@@ -21,14 +21,14 @@ from twisted.internet.task import Clock, deferLater
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from txtezosp2p.admin_client import (
+from txtezosp2p.node.admin_client import (
     AdminClientError,
     _streaming,
     execute,
     table,
     target_path,
 )
-from txtezosp2p.cli import build_parser
+from txtezosp2p.node.cli import build_parser
 from txtezosp2p.testing import unchecked_identity
 
 from .test_admin import admin_node, dialling_node, non_persistent_http
@@ -228,7 +228,7 @@ class LiveNodeTests(TestCase):
 
     def test_oversized_answer(self) -> Deferred[None]:
         """An answer over the client's limit is refused while it arrives, not buffered."""
-        from txtezosp2p import admin_client
+        from txtezosp2p.node import admin_client
 
         self.patch(admin_client, "MAX_RESPONSE", 200)
 
@@ -253,7 +253,7 @@ class LiveNodeTests(TestCase):
 
         async def go() -> None:
             env = {**os.environ, "TEZOS_P2P_ADMIN": self.url}
-            command = ["-m", "txtezosp2p.cli"]
+            command = ["-m", "txtezosp2p.node.cli"]
             out, err, code = await getProcessOutputAndValue(
                 sys.executable, [*command, "connections"], env=env
             )

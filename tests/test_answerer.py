@@ -22,7 +22,11 @@ from twisted.trial.unittest import SynchronousTestCase
 from txtezosp2p.acl import ACL
 from txtezosp2p.answerer import ADVERTISE_SIZE, Answerer, PrivateAnswerer
 from txtezosp2p.connection import COOLDOWNS, P2PConnection
-from txtezosp2p.encoding import (
+from txtezosp2p.limits import Limits
+from txtezosp2p.pool import Pool
+from txtezosp2p.pool_state import PointInfo, PoolEvent, Requested, Running
+from txtezosp2p.session import ConnectionInfo, Session, Stat
+from txtezosp2p.wire.encoding import (
     Advertise,
     Bootstrap,
     ConnectionMetadata,
@@ -31,12 +35,8 @@ from txtezosp2p.encoding import (
     SwapAck,
     SwapRequest,
 )
-from txtezosp2p.errors import ConnectionClosed, ConnectionFailed, DecodingError
-from txtezosp2p.ids import ConnectionId, PeerId, Point
-from txtezosp2p.limits import Limits
-from txtezosp2p.pool import Pool
-from txtezosp2p.pool_state import PointInfo, PoolEvent, Requested, Running
-from txtezosp2p.session import ConnectionInfo, Session, Stat
+from txtezosp2p.wire.errors import ConnectionClosed, ConnectionFailed, DecodingError
+from txtezosp2p.wire.ids import ConnectionId, PeerId, Point
 
 VERSION = NetworkVersion("SANDBOXED_TEZOS", 2, 1)
 PROPOSED = Point("10.0.0.9", 9732)

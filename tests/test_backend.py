@@ -53,7 +53,7 @@ class BackendChoiceTests(SynchronousTestCase):
 
     def test_missing_extension_required(self) -> None:
         result = python(
-            HIDE_EXTENSION + "import txtezosp2p.crypto", TXTEZOSP2P_REQUIRE_EXTENSIONS="1"
+            HIDE_EXTENSION + "import txtezosp2p.wire.crypto", TXTEZOSP2P_REQUIRE_EXTENSIONS="1"
         )
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("ImportError", result.stderr)

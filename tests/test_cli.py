@@ -16,8 +16,8 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from txtezosp2p.encoding import Ack, Bootstrap, P2PMessageCodec, encode_ack
 from txtezosp2p.identity import IdentityFile
+from txtezosp2p.wire.encoding import Ack, Bootstrap, P2PMessageCodec, encode_ack
 
 from .helpers import IDENTITY_A, IDENTITY_B, session_config
 from .test_session_wire import RawPeer, make_session, take
@@ -31,7 +31,7 @@ def _script() -> list[str]:
     found = shutil.which("tezos-p2p")
     if found:
         return [found]
-    return [sys.executable, "-m", "txtezosp2p.cli"]
+    return [sys.executable, "-m", "txtezosp2p.node.cli"]
 
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

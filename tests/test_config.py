@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_config -*-
 """
-Tests for L{txtezosp2p.config}: reading Octez node configuration files
+Tests for L{txtezosp2p.node.config}: reading Octez node configuration files
 (behaviour.md 11.1, 11.2, 5, 9), Octez's validation, the C{--connections}
 derivation and the address text forms (wire.md 9.2).
 """
@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 import tests.helpers  # noqa: F401  (loads the hypothesis profile)
-from txtezosp2p.config import (
+from txtezosp2p.limits import Limits
+from txtezosp2p.node.config import (
     DEFAULT_LISTEN_ADDR,
     LIMITS_KEYS,
     MAX_CONFIG_FILE_SIZE,
@@ -43,10 +44,9 @@ from txtezosp2p.config import (
     validate,
     validation_warnings,
 )
-from txtezosp2p.ids import PeerId
-from txtezosp2p.limits import Limits
 from txtezosp2p.pool_state import ReconnectionConfig
 from txtezosp2p.session import GHOSTNET, MAINNET, SANDBOX, SHADOWNET
+from txtezosp2p.wire.ids import PeerId
 
 PEER_ID = "idrRoknJh9zwEePNswF3MPGFzmKaVp"
 #: The same text with its last character changed: a bad checksum.

@@ -20,7 +20,9 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from txtezosp2p.acl import ACL, FifoSet
 from txtezosp2p.connect_handler import ConnectionBounds
-from txtezosp2p.errors import (
+from txtezosp2p.limits import Limits
+from txtezosp2p.p2p import P2P
+from txtezosp2p.wire.errors import (
     IdentityCheckFailure,
     Myself,
     P2PError,
@@ -29,9 +31,7 @@ from txtezosp2p.errors import (
     PrivateMode,
     TooManyConnections,
 )
-from txtezosp2p.ids import PeerId, Point
-from txtezosp2p.limits import Limits
-from txtezosp2p.p2p import P2P
+from txtezosp2p.wire.ids import PeerId, Point
 
 from .test_p2p import Network, eventually, failure_of, point_of
 

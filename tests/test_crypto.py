@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_crypto -*-
 """
-Tests for :mod:`txtezosp2p.crypto` and the two crypto backends (the Cython
+Tests for :mod:`txtezosp2p.wire.crypto` and the two crypto backends (the Cython
 module ``txtezosp2p._cbox`` and its pure twin ``txtezosp2p._cbox_py``).
 
 Everything that touches a backend (chunk sealing and opening, nonce
@@ -29,8 +29,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests import helpers
 from tests.helpers import IDENTITY_A, IDENTITY_B
-from txtezosp2p import _backend, crypto
-from txtezosp2p.crypto import (
+from txtezosp2p import _backend
+from txtezosp2p.wire import crypto
+from txtezosp2p.wire.crypto import (
     MAX_CHUNK_PLAINTEXT,
     ChunkCipher,
     PowTarget,
@@ -42,8 +43,8 @@ from txtezosp2p.crypto import (
     pow_level,
     precompute,
 )
-from txtezosp2p.encoding import ConnectionMessage, NetworkVersion
-from txtezosp2p.errors import (
+from txtezosp2p.wire.encoding import ConnectionMessage, NetworkVersion
+from txtezosp2p.wire.errors import (
     DecipherError,
     InvalidChunksSize,
     InvalidIncomingCiphertextSize,

@@ -35,8 +35,8 @@ from txtezosp2p.discovery import (
     decode_discovery,
     encode_discovery,
 )
-from txtezosp2p.errors import DecodingError, EncodingError
-from txtezosp2p.ids import PeerId, Point
+from txtezosp2p.wire.errors import DecodingError, EncodingError
+from txtezosp2p.wire.ids import PeerId, Point
 
 EXAMPLE_PEER = PeerId(bytes.fromhex("47f5c302e9ed3c9a73279fe9f4ad99b6"))
 EXAMPLE = bytes.fromhex("444953434f4d4147494347f5c302e9ed3c9a73279fe9f4ad99b62604")

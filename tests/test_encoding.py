@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_encoding -*-
 """
-Tests for L{txtezosp2p.encoding} and L{txtezosp2p._binary}: every codec
+Tests for L{txtezosp2p.wire.encoding} and L{txtezosp2p.wire.binary}: every codec
 vector of wire.md byte for byte (connection messages of Appendix A, the Nack
 of §6.1, the P2P records of §8.2), the data-encoding rules of §0, the JSON
 forms, and properties over arbitrary values and arbitrary bytes.
@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.helpers import IDENTITY_A, IDENTITY_B
-from txtezosp2p import _binary as B
-from txtezosp2p.encoding import (
+from txtezosp2p.wire import binary as B
+from txtezosp2p.wire.encoding import (
     MAX_MESSAGE_SIZE,
     SHELL_MESSAGE_TITLES,
     Ack,
@@ -48,13 +48,13 @@ from txtezosp2p.encoding import (
     raw_message_encodings,
     read_point,
 )
-from txtezosp2p.errors import (
+from txtezosp2p.wire.errors import (
     DecodingError,
     EncodingError,
     NackMotive,
     UnexpectedSizeOfDecodedBuffer,
 )
-from txtezosp2p.ids import PeerId, Point
+from txtezosp2p.wire.ids import PeerId, Point
 
 
 def h(text: str) -> bytes:

@@ -16,7 +16,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from txtezosp2p.node import Node
+from txtezosp2p.node.composition import Node
 
 from .test_node import free_low_port
 from .test_p2p import eventually

@@ -24,15 +24,6 @@ from zope.interface.verify import verifyObject
 from tests import helpers
 from tests.helpers import IDENTITY_A, IDENTITY_B
 from txtezosp2p import identity
-from txtezosp2p.crypto import check_proof_of_work, public_key_of_secret
-from txtezosp2p.errors import (
-    ExistentIdentityFile,
-    IdentityError,
-    IdentityFileError,
-    IdentityGenerationCancelled,
-    IdentityKeysMismatch,
-    IdentityMismatch,
-)
 from txtezosp2p.identity import (
     IDENTITY_FILE_NAME,
     MAX_IDENTITY_FILE_SIZE,
@@ -42,8 +33,17 @@ from txtezosp2p.identity import (
     generate_identity_in_thread,
     mine_stamp,
 )
-from txtezosp2p.ids import PeerId
 from txtezosp2p.interfaces import IIdentityStore
+from txtezosp2p.wire.crypto import check_proof_of_work, public_key_of_secret
+from txtezosp2p.wire.errors import (
+    ExistentIdentityFile,
+    IdentityError,
+    IdentityFileError,
+    IdentityGenerationCancelled,
+    IdentityKeysMismatch,
+    IdentityMismatch,
+)
+from txtezosp2p.wire.ids import PeerId
 
 if TYPE_CHECKING:
     from txtezosp2p._backend import CboxModule

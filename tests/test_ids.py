@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_ids -*-
 """
-Tests for L{txtezosp2p.ids}: Base58Check, peer ids (wire.md §1.2, §9.3),
+Tests for L{txtezosp2p.wire.ids}: Base58Check, peer ids (wire.md §1.2, §9.3),
 points and their text forms (§9.1), connection ids and address formatting
 (§9.2).
 """
@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 import tests.helpers  # noqa: F401  (loads the hypothesis profile)
-from txtezosp2p.errors import DecodingError
-from txtezosp2p.ids import (
+from txtezosp2p.wire.errors import DecodingError
+from txtezosp2p.wire.ids import (
     MAX_POINT_TEXT,
     PEER_ID_PREFIX,
     ConnectionId,

@@ -7,8 +7,6 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from txtezosp2p.crypto import ChunkCipher
-from txtezosp2p.encoding import BytesCodec, P2PMessageCodec
 from txtezosp2p.identity import IdentityFile
 from txtezosp2p.interfaces import (
     IAuthenticationGate,
@@ -18,6 +16,8 @@ from txtezosp2p.interfaces import (
     ISession,
 )
 from txtezosp2p.session import Session, VersionGate
+from txtezosp2p.wire.crypto import ChunkCipher
+from txtezosp2p.wire.encoding import BytesCodec, P2PMessageCodec
 
 from .helpers import IDENTITY_A, SANDBOX_VERSIONS, backends, session_config
 

@@ -23,13 +23,13 @@ from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from txtezosp2p.connect_handler import ConnectionBounds
-from txtezosp2p.errors import MaintenanceDisabled
-from txtezosp2p.ids import Point
 from txtezosp2p.limits import Limits
 from txtezosp2p.maintenance import LOOKING_FOR_PEERS, MaintenanceService, first_of
 from txtezosp2p.p2p import P2P, P2PConfig
 from txtezosp2p.pool_state import ReconnectionConfig
 from txtezosp2p.testing import unchecked_identity
+from txtezosp2p.wire.errors import MaintenanceDisabled
+from txtezosp2p.wire.ids import Point
 
 from .test_p2p import VERSIONS, Network, eventually, point_of
 

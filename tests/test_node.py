@@ -30,13 +30,10 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 import twisted.plugins
-from txtezosp2p.config import NETWORKS
 from txtezosp2p.connection import P2PConnection
-from txtezosp2p.encoding import MessageEncoding
 from txtezosp2p.identity import IdentityFile
-from txtezosp2p.ids import Point
 from txtezosp2p.limits import Limits
-from txtezosp2p.node import (
+from txtezosp2p.node.composition import (
     Node,
     NodeOptions,
     listen_endpoint,
@@ -44,10 +41,13 @@ from txtezosp2p.node import (
     parse_peer,
     resolve_points,
 )
+from txtezosp2p.node.config import NETWORKS
+from txtezosp2p.node.tap import Options, makeService
 from txtezosp2p.p2p import P2P
 from txtezosp2p.session import connect_session
-from txtezosp2p.tap import Options, makeService
 from txtezosp2p.testing import SANDBOX_VERSIONS
+from txtezosp2p.wire.encoding import MessageEncoding
+from txtezosp2p.wire.ids import Point
 
 from .helpers import IDENTITY_A, IDENTITY_B, session_config
 from .test_config import OCTEZ_FILE, PEER_ID

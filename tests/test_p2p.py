@@ -23,9 +23,15 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
-from txtezosp2p import _binary
-from txtezosp2p.encoding import Advertise, Bootstrap, MessageEncoding, encode_ack
-from txtezosp2p.errors import (
+from txtezosp2p.identity import Identity
+from txtezosp2p.interfaces import IP2P, IP2PConnection, IPool
+from txtezosp2p.limits import Limits
+from txtezosp2p.p2p import P2P, P2PConfig, faked_network
+from txtezosp2p.session import Reject, Session, SessionConfig, Versions
+from txtezosp2p.testing import unchecked_identity, weak_identity
+from txtezosp2p.wire import binary as _binary
+from txtezosp2p.wire.encoding import Advertise, Bootstrap, MessageEncoding, encode_ack
+from txtezosp2p.wire.errors import (
     ConnectionClosed,
     ConnectionFailed,
     NackMotive,
@@ -35,13 +41,7 @@ from txtezosp2p.errors import (
     Rejected,
     RejectedByNack,
 )
-from txtezosp2p.identity import Identity
-from txtezosp2p.ids import Point
-from txtezosp2p.interfaces import IP2P, IP2PConnection, IPool
-from txtezosp2p.limits import Limits
-from txtezosp2p.p2p import P2P, P2PConfig, faked_network
-from txtezosp2p.session import Reject, Session, SessionConfig, Versions
-from txtezosp2p.testing import unchecked_identity, weak_identity
+from txtezosp2p.wire.ids import Point
 
 VERSIONS = Versions("SANDBOXED_TEZOS")
 Text = MessageEncoding(tag=0x1000, title="Text", type=str, encode=str.encode, decode=bytes.decode)
@@ -224,7 +224,7 @@ class ConnectionTests(P2PTestCase):
         async def scenario() -> None:
             a, b = await self.net.node(), await self.net.node()
             await b.connect(point_of(a))
-            from txtezosp2p.errors import Connected
+            from txtezosp2p.wire.errors import Connected
 
             self.assertIsInstance(await failure_of(b.connect(point_of(a))), Connected)
             # nobody listens there
@@ -518,7 +518,7 @@ class HostilePeerTests(P2PTestCase):
         return await self.net.node(pow_target=8.0, identity=_mined())
 
     def attacker_config(self, identity: Identity, **overrides: Any) -> SessionConfig:
-        from txtezosp2p.encoding import P2PMessageCodec
+        from txtezosp2p.wire.encoding import P2PMessageCodec
 
         params: dict[str, Any] = {
             "identity": identity,

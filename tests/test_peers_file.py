@@ -24,7 +24,6 @@ from twisted.trial.unittest import SynchronousTestCase
 from tests.helpers import capture_events, named
 from txtezosp2p import _files, peers_file
 from txtezosp2p.acl import ACL
-from txtezosp2p.ids import ConnectionId, PeerId, Point
 from txtezosp2p.limits import Limits
 from txtezosp2p.peers_file import (
     MAX_EVENTS,
@@ -37,6 +36,7 @@ from txtezosp2p.peers_file import (
 )
 from txtezosp2p.pool import PeerMetaConfig, Pool
 from txtezosp2p.pool_state import EVENT_RING, Disconnected, PeerInfo, Running, rfc3339
+from txtezosp2p.wire.ids import ConnectionId, PeerId, Point
 
 #: The ``os`` module as ``_files`` sees it (patching its attributes patches ``os``).
 FILES_OS = vars(_files)["os"]
@@ -786,7 +786,7 @@ import os
 import sys
 from twisted.internet.task import Clock
 from txtezosp2p.acl import ACL
-from txtezosp2p.ids import ConnectionId, PeerId
+from txtezosp2p.wire.ids import ConnectionId, PeerId
 from txtezosp2p.limits import Limits
 from txtezosp2p.peers_file import PeersFile
 from txtezosp2p.pool import Pool

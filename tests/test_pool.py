@@ -20,7 +20,6 @@ from twisted.trial.unittest import SynchronousTestCase
 
 import tests.helpers  # noqa: F401  (loads the hypothesis profile)
 from txtezosp2p.acl import ACL
-from txtezosp2p.ids import ConnectionId, PeerId, Point
 from txtezosp2p.limits import Limits
 from txtezosp2p.pool import MY_POINTS, PeerMetaConfig, Pool, Trigger
 from txtezosp2p.pool_state import (
@@ -36,6 +35,7 @@ from txtezosp2p.pool_state import (
     Running,
     rfc3339,
 )
+from txtezosp2p.wire.ids import ConnectionId, PeerId, Point
 
 CAP = 172800.0
 

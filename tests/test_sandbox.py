@@ -22,8 +22,8 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import Agent, HTTPConnectionPool
 
-from txtezosp2p import cli
-from txtezosp2p.sandbox import Sandbox, SandboxOptions, TablePrinter, render_table
+from txtezosp2p.node import cli
+from txtezosp2p.node.sandbox import Sandbox, SandboxOptions, TablePrinter, render_table
 
 from .test_p2p import eventually
 
@@ -150,7 +150,7 @@ class SandboxCommandTests(TestCase):
             env: dict[str, Any] = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join([ROOT, env.get("PYTHONPATH", "")])
             argv = [
-                sys.executable, "-u", "-m", "txtezosp2p.cli", "sandbox",
+                sys.executable, "-u", "-m", "txtezosp2p.node.cli", "sandbox",
                 "--nodes", "3", "--dir", base, "--interval", "0.2",
             ]  # fmt: skip
             process = reactor.spawnProcess(child, sys.executable, argv, env=env)

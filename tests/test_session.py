@@ -21,24 +21,6 @@ from twisted.internet.task import Clock
 from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from txtezosp2p.encoding import (
-    Bootstrap,
-    MessageEncoding,
-    NetworkVersion,
-    P2PMessageCodec,
-)
-from txtezosp2p.errors import (
-    ConnectionClosed,
-    DecodingError,
-    Myself,
-    NackMotive,
-    NotEnoughProofOfWork,
-    P2PError,
-    Rejected,
-    RejectedByNack,
-    RejectedNoCommonProtocol,
-)
-from txtezosp2p.ids import Point
 from txtezosp2p.io_scheduler import IOScheduler
 from txtezosp2p.session import (
     Decision,
@@ -49,6 +31,24 @@ from txtezosp2p.session import (
     SessionFactory,
     Versions,
 )
+from txtezosp2p.wire.encoding import (
+    Bootstrap,
+    MessageEncoding,
+    NetworkVersion,
+    P2PMessageCodec,
+)
+from txtezosp2p.wire.errors import (
+    ConnectionClosed,
+    DecodingError,
+    Myself,
+    NackMotive,
+    NotEnoughProofOfWork,
+    P2PError,
+    Rejected,
+    RejectedByNack,
+    RejectedNoCommonProtocol,
+)
+from txtezosp2p.wire.ids import Point
 
 from .helpers import IDENTITY_A, IDENTITY_B, session_config, weak_identity
 

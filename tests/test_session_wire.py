@@ -17,8 +17,11 @@ from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from txtezosp2p import session as session_module
-from txtezosp2p.crypto import ChunkCipher, generate_nonces, precompute
-from txtezosp2p.encoding import (
+from txtezosp2p.identity import Identity
+from txtezosp2p.limits import Limits
+from txtezosp2p.session import Accept, Session, SessionConfig, Versions
+from txtezosp2p.wire.crypto import ChunkCipher, generate_nonces, precompute
+from txtezosp2p.wire.encoding import (
     Ack,
     Bootstrap,
     BytesCodec,
@@ -29,7 +32,7 @@ from txtezosp2p.encoding import (
     P2PMessageCodec,
     encode_ack,
 )
-from txtezosp2p.errors import (
+from txtezosp2p.wire.errors import (
     ConnectionClosed,
     DecipherError,
     DecodingError,
@@ -42,10 +45,7 @@ from txtezosp2p.errors import (
     RejectedSocketConnection,
     RejectedWithoutNack,
 )
-from txtezosp2p.identity import Identity
-from txtezosp2p.ids import Point
-from txtezosp2p.limits import Limits
-from txtezosp2p.session import Accept, Session, SessionConfig, Versions
+from txtezosp2p.wire.ids import Point
 
 from .helpers import IDENTITY_A, IDENTITY_B, session_config
 

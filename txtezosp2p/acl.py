@@ -56,10 +56,10 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import _events as ev
-from .ids import PeerId, format_addr, to_ipv6
 from .interfaces import IACL
 from .limits import Limits
 from .pool_state import rfc3339
+from .wire.ids import PeerId, format_addr, to_ipv6
 
 __all__ = ["ACL", "AddressLike", "FifoSet", "IPGreylist", "countdown_table"]
 

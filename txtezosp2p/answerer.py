@@ -29,9 +29,9 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from . import _events as ev
-from .encoding import Advertise, Bootstrap, SwapAck, SwapRequest
-from .ids import PeerId, Point
 from .pool_state import Disconnected, PoolEvent, Running
+from .wire.encoding import Advertise, Bootstrap, SwapAck, SwapRequest
+from .wire.ids import PeerId, Point
 
 if TYPE_CHECKING:
     from .connection import P2PConnection

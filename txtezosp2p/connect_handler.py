@@ -44,23 +44,6 @@ from zope.interface import implementer
 from . import _events as ev
 from .answerer import Answerer
 from .connection import P2PConnection
-from .errors import (
-    Connected,
-    IdentityCheckFailure,
-    Myself,
-    NackMotive,
-    P2PError,
-    PeerBanned,
-    PendingConnection,
-    PointBanned,
-    PrivateMode,
-    Rejected,
-    RejectedByNack,
-    RejectedNoCommonProtocol,
-    TooManyConnections,
-    greylists_ip,
-)
-from .ids import ConnectionId, PeerId, Point, format_host, to_ipv6
 from .interfaces import EndpointFactory, IAuthenticationGate, IConnectHandler
 from .limits import Limits
 from .pool import Pool
@@ -83,6 +66,23 @@ from .session import (
     SessionConfig,
     connect_session,
 )
+from .wire.errors import (
+    Connected,
+    IdentityCheckFailure,
+    Myself,
+    NackMotive,
+    P2PError,
+    PeerBanned,
+    PendingConnection,
+    PointBanned,
+    PrivateMode,
+    Rejected,
+    RejectedByNack,
+    RejectedNoCommonProtocol,
+    TooManyConnections,
+    greylists_ip,
+)
+from .wire.ids import ConnectionId, PeerId, Point, format_host, to_ipv6
 
 _log = ev.logger("p2p.connect_handler")
 

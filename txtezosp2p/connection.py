@@ -30,16 +30,16 @@ from zope.interface import implementer
 
 from . import _events as ev
 from ._queue import BoundedQueue
-from .encoding import Advertise, Bootstrap, Disconnect, SwapAck, SwapRequest
-from .errors import (
+from .interfaces import IP2PConnection
+from .wire.encoding import Advertise, Bootstrap, Disconnect, SwapAck, SwapRequest
+from .wire.errors import (
     ConnectionClosed,
     DecipherError,
     DecodingError,
     InvalidIncomingCiphertextSize,
     P2PError,
 )
-from .ids import ConnectionId, PeerId, Point
-from .interfaces import IP2PConnection
+from .wire.ids import ConnectionId, PeerId, Point
 
 if TYPE_CHECKING:
     from .answerer import Answerer

@@ -82,8 +82,8 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import DatagramProtocol
 
 from . import _events as ev
-from .errors import DecodingError, EncodingError
-from .ids import PEER_ID_SIZE, PeerId, Point
+from .wire.errors import DecodingError, EncodingError
+from .wire.ids import PEER_ID_SIZE, PeerId, Point
 
 __all__ = [
     "DATAGRAM_SIZE",

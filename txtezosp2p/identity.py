@@ -31,8 +31,9 @@ from zope.interface import implementer
 
 from . import _backend
 from ._files import atomic_write
-from .crypto import PowTarget, check_proof_of_work, public_key_of_secret
-from .errors import (
+from .interfaces import IIdentityStore
+from .wire.crypto import PowTarget, check_proof_of_work, public_key_of_secret
+from .wire.errors import (
     DecodingError,
     ExistentIdentityFile,
     IdentityFileError,
@@ -40,8 +41,7 @@ from .errors import (
     IdentityKeysMismatch,
     IdentityMismatch,
 )
-from .ids import PeerId
-from .interfaces import IIdentityStore
+from .wire.ids import PeerId
 
 if TYPE_CHECKING:
     from ._backend import CboxModule

@@ -9,19 +9,21 @@ checks each one with ``zope.interface.verify.verifyObject``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from twisted.internet.interfaces import IStreamClientEndpoint
 from zope.interface import Attribute, Interface
 
-from .ids import Point
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IStreamClientEndpoint
+
+    from .wire.ids import Point
 
 #: The dialling seam: how the topology reaches a point.  Given a point, it
 #: returns the client endpoint to dial (TCP by default, see
 #: :func:`txtezosp2p.connect_handler.tcp_endpoint_factory`; in-memory
 #: transports in the network simulator and in tests).  The composition root
 #: chooses it; nothing below it builds endpoints.
-EndpointFactory: TypeAlias = Callable[[Point], IStreamClientEndpoint]
+EndpointFactory: TypeAlias = Callable[["Point"], "IStreamClientEndpoint"]
 
 
 class IChunkCipher(Interface):

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from .crypto import check_binary_chunks_size
+from .wire.crypto import check_binary_chunks_size
 
 MiB = 1 << 20
 

@@ -46,10 +46,10 @@ from twisted.python.failure import Failure
 
 from . import _events as ev
 from .connect_handler import ConnectionBounds
-from .errors import MaintenanceDisabled
-from .ids import Point
 from .pool import Trigger
 from .pool_state import Disconnected, PointInfo, PoolEvent
+from .wire.errors import MaintenanceDisabled
+from .wire.ids import Point
 
 if TYPE_CHECKING:
     from .answerer import Answerer

@@ -29,17 +29,7 @@ from .acl import ACL
 from .answerer import Answerer, PrivateAnswerer
 from .connect_handler import ConnectHandler, tcp_endpoint_factory
 from .connection import P2PConnection
-from .crypto import PowTarget
-from .encoding import (
-    ConnectionMetadata,
-    MessageEncoding,
-    MetadataConfig,
-    P2PMessageCodec,
-    default_metadata_config,
-)
-from .errors import ConnectionClosed, ConnectionFailed, MaintenanceDisabled, P2PLayerDisabled
 from .identity import Identity
-from .ids import PeerId, Point, to_ipv6
 from .interfaces import IP2P, EndpointFactory
 from .io_scheduler import IOScheduler
 from .limits import Limits
@@ -49,6 +39,16 @@ from .pool import PeerMetaConfig, Pool
 from .pool_state import PoolEvent, ReconnectionConfig
 from .session import SessionConfig, Stat, Versions
 from .welcome import WelcomeService, configure_socket
+from .wire.crypto import PowTarget
+from .wire.encoding import (
+    ConnectionMetadata,
+    MessageEncoding,
+    MetadataConfig,
+    P2PMessageCodec,
+    default_metadata_config,
+)
+from .wire.errors import ConnectionClosed, ConnectionFailed, MaintenanceDisabled, P2PLayerDisabled
+from .wire.ids import PeerId, Point, to_ipv6
 
 if TYPE_CHECKING:
     from .discovery import DiscoveryService

@@ -90,10 +90,10 @@ from twisted.python.failure import Failure
 
 from . import _events as ev
 from ._files import atomic_write
-from .errors import DecodingError
-from .ids import ConnectionId, PeerId, to_ipv6
 from .pool import Pool
 from .pool_state import DISCONNECTED, EVENT_RING, MAX_TIME, InfoEvent, PeerInfo, rfc3339
+from .wire.errors import DecodingError
+from .wire.ids import ConnectionId, PeerId, to_ipv6
 
 __all__ = [
     "MAX_EVENTS",

@@ -32,7 +32,6 @@ from zope.interface import implementer
 
 from . import _events as ev
 from .acl import ACL
-from .ids import PeerId, Point
 from .interfaces import IPool
 from .limits import Limits
 from .pool_state import (
@@ -43,6 +42,7 @@ from .pool_state import (
     ReconnectionConfig,
     constant_score,
 )
+from .wire.ids import PeerId, Point
 
 _log = ev.logger("p2p.pool")
 

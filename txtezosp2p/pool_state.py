@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from .ids import ConnectionId, PeerId, Point
+from .wire.ids import ConnectionId, PeerId, Point
 
 #: Size of the per-point and per-peer event rings.
 EVENT_RING = 100

@@ -16,7 +16,7 @@ messages cut into encrypted chunks (wire.md §4, §8):
    peers; once both Acks are exchanged the session is running.
 
 The protocol only glues parts that are tested on their own: the codecs of
-:mod:`txtezosp2p.encoding`, the :class:`~txtezosp2p.crypto.ChunkCipher` and a
+:mod:`txtezosp2p.wire.encoding`, the :class:`~txtezosp2p.wire.crypto.ChunkCipher` and a
 lifecycle state machine built with Automat.  Every length read from the
 network is checked before anything is buffered for it, and a peer that
 sends faster than the application reads is paused (back-pressure through
@@ -42,9 +42,12 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import _events as ev
-from ._binary import INVALID_INT, SIZE_LIMIT_EXCEEDED, UINT30_MAX
 from ._queue import BoundedQueue
-from .crypto import (
+from .identity import Identity
+from .interfaces import IAuthenticationGate, IMessageCodec, ISession
+from .limits import Limits
+from .wire.binary import INVALID_INT, SIZE_LIMIT_EXCEEDED, UINT30_MAX
+from .wire.crypto import (
     ChunkCipher,
     PowTarget,
     check_proof_of_work,
@@ -52,7 +55,7 @@ from .crypto import (
     precompute,
     random_nonce,
 )
-from .encoding import (
+from .wire.encoding import (
     Ack,
     ConnectionMessage,
     ConnectionMetadata,
@@ -66,7 +69,7 @@ from .encoding import (
     default_metadata_config,
     encode_ack,
 )
-from .errors import (
+from .wire.errors import (
     ConnectionClosed,
     DecodingError,
     EncodingError,
@@ -83,10 +86,7 @@ from .errors import (
     RejectedSocketConnection,
     RejectedWithoutNack,
 )
-from .identity import Identity
-from .ids import ConnectionId, PeerId, Point, to_ipv6
-from .interfaces import IAuthenticationGate, IMessageCodec, ISession
-from .limits import Limits
+from .wire.ids import ConnectionId, PeerId, Point, to_ipv6
 
 _log = ev.logger("p2p.socket")
 _handler_log = ev.logger("p2p.connect_handler")
@@ -1441,7 +1441,7 @@ def connect_session(
     """
     from twisted.internet.endpoints import connectProtocol
 
-    from .errors import ConnectionFailed
+    from .wire.errors import ConnectionFailed
 
     if timeout is None:
         timeout = config.limits.connection_timeout

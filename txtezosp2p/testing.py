@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .crypto import check_proof_of_work, public_key_of_secret
-from .encoding import BytesCodec
 from .identity import Identity
-from .ids import PeerId
 from .session import SessionConfig, Versions
+from .wire.crypto import check_proof_of_work, public_key_of_secret
+from .wire.encoding import BytesCodec
+from .wire.ids import PeerId
 
 #: Proof-of-work level 26 (``idrRoknJh9zwEePNswF3MPGFzmKaVp``).
 IDENTITY_A = Identity.from_json(

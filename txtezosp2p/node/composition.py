@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_node -*-
 """
 The composition root of a node: the one place that turns options (an Octez
-configuration file plus command-line overrides, see :mod:`txtezosp2p.tap`)
+configuration file plus command-line overrides, see :mod:`txtezosp2p.node.tap`)
 into a running P2P layer on one injected reactor.
 
 :class:`Node` is a ``MultiService``.  Starting it:
@@ -39,20 +39,20 @@ from twisted.internet.interfaces import IReactorCore
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 
-from . import _backend
-from . import _events as ev
+from .. import _backend
+from .. import _events as ev
+from ..connection import P2PConnection
+from ..identity import DEFAULT_EXPECTED_POW, Identity, IdentityFile, generate_identity_in_thread
+from ..limits import Limits
+from ..p2p import P2P, P2PConfig
+from ..pool import PeerMetaConfig
+from ..pool_state import ReconnectionConfig
+from ..session import MAINNET, Versions
+from ..wire.encoding import MessageEncoding, MetadataConfig, raw_message_encodings
+from ..wire.errors import ConnectionClosed
+from ..wire.ids import PeerId, Point
 from .admin import AdminService
 from .config import DEFAULT_P2P_PORT, ConfigError, NodeConfig, parse_peer_text
-from .connection import P2PConnection
-from .encoding import MessageEncoding, MetadataConfig, raw_message_encodings
-from .errors import ConnectionClosed
-from .identity import DEFAULT_EXPECTED_POW, Identity, IdentityFile, generate_identity_in_thread
-from .ids import PeerId, Point
-from .limits import Limits
-from .p2p import P2P, P2PConfig
-from .pool import PeerMetaConfig
-from .pool_state import ReconnectionConfig
-from .session import MAINNET, Versions
 
 _log = ev.logger("p2p.node")
 

@@ -39,9 +39,11 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 from zope.interface import implementer
 
-from . import _events as ev
-from ._version import __version__
-from .errors import (
+from .. import _events as ev
+from .._version import __version__
+from ..p2p import P2P, FakedP2P
+from ..welcome import EndpointListener, when_all_listening
+from ..wire.errors import (
     Connected,
     IdentityCheckFailure,
     Myself,
@@ -54,16 +56,14 @@ from .errors import (
     RejectedNoCommonProtocol,
     TooManyConnections,
 )
-from .ids import PeerId, Point
+from ..wire.ids import PeerId, Point
 from .metrics import node_registry, render
-from .p2p import P2P, FakedP2P
-from .welcome import EndpointListener, when_all_listening
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from .connection import P2PConnection
-    from .pool_state import InfoEvent, PeerInfo, PointInfo
+    from ..connection import P2PConnection
+    from ..pool_state import InfoEvent, PeerInfo, PointInfo
 
 _log = ev.logger("p2p.admin")
 
@@ -485,7 +485,7 @@ class AdminResource(Resource):
 
     def get_network_versions(self, request: Request) -> Any:
         versions = self._p2p().config.versions
-        from .encoding import NetworkVersion
+        from ..wire.encoding import NetworkVersion
 
         return [
             NetworkVersion(versions.chain_name, ddb, p2p_version).to_json()

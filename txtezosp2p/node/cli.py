@@ -12,7 +12,7 @@ The ``tezos-p2p`` command line, modelled on ``octez-node identity`` and
   live table of their connections;
 * ``tezos-p2p rpc``, ``peers``, ``connections``, ``points``, ``stat``,
   ``ban``, ``unban``, ``trust``, ``kick`` — a running node's admin HTTP API
-  (:mod:`txtezosp2p.admin_client`).
+  (:mod:`txtezosp2p.node.admin_client`).
 
 Errors print one line on standard error and exit with status 1; a
 traceback is a bug.
@@ -27,12 +27,11 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TextIO
 
-from . import __version__
-from ._binary import Reader
-from .admin_client import AdminClientError, add_commands
-from .admin_client import run as run_admin
-from .crypto import PowTarget, generate_nonces, precompute
-from .encoding import (
+from .. import __version__
+from ..identity import DEFAULT_EXPECTED_POW, IdentityFile, generate_identity
+from ..wire.binary import Reader
+from ..wire.crypto import PowTarget, generate_nonces, precompute
+from ..wire.encoding import (
     ConnectionMessage,
     ConnectionMetadata,
     NetworkVersion,
@@ -47,9 +46,10 @@ from .encoding import (
     raw_message_encodings,
     read_point,
 )
-from .errors import P2PError
-from .identity import DEFAULT_EXPECTED_POW, IdentityFile, generate_identity
-from .ids import PeerId
+from ..wire.errors import P2PError
+from ..wire.ids import PeerId
+from .admin_client import AdminClientError, add_commands
+from .admin_client import run as run_admin
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -292,7 +292,7 @@ class _Direction:
     """Decrypts one direction of a recorded session, chunk by chunk."""
 
     def __init__(self, name: str, key: bytes, nonce: bytes, data: bytes) -> None:
-        from .crypto import ChunkCipher
+        from ..wire.crypto import ChunkCipher
 
         self.name = name
         self.key = key

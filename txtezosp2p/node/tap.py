@@ -23,6 +23,8 @@ from twisted.application.service import IService
 from twisted.python import usage
 
 from .admin import check_admin_endpoint
+from .composition import CONFIG_FILE, DEFAULT_DATA_DIR, DEFAULT_LISTEN, Node, NodeOptions
+from .composition import parse_bootstrap_peer as _parse_bootstrap_peer
 from .config import (
     DEFAULT_DISCOVERY_PORT,
     MAX_CONNECTIONS_ARGUMENT,
@@ -37,8 +39,6 @@ from .config import (
     peer_table,
     validation_warnings,
 )
-from .node import CONFIG_FILE, DEFAULT_DATA_DIR, DEFAULT_LISTEN, Node, NodeOptions
-from .node import parse_bootstrap_peer as _parse_bootstrap_peer
 
 #: Where the admin API listens by default (Octez's RPC port, loopback only).
 DEFAULT_ADMIN = "tcp:8732:interface=127.0.0.1"
@@ -375,7 +375,7 @@ def makeService(config: Options, reactor: Any = None) -> IService:
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
-    from . import _events as ev
+    from .. import _events as ev
 
     log = ev.logger("p2p.node")
     for warning in config.warnings:

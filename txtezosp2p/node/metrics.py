@@ -23,8 +23,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from .p2p import P2P, FakedP2P
-from .pool_state import Accepted, Disconnected, Requested, Running
+from ..p2p import P2P, FakedP2P
+from ..pool_state import Accepted, Disconnected, Requested, Running
 
 PREFIX = "octez_p2p_"
 

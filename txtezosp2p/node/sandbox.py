@@ -3,7 +3,7 @@
 ``tezos-p2p sandbox``: a small network of nodes on loopback, in one
 process, to watch the P2P layer work.
 
-:class:`Sandbox` starts N :class:`~txtezosp2p.node.Node` services on
+:class:`Sandbox` starts N :class:`~txtezosp2p.node.composition.Node` services on
 127.0.0.1, each with its own data directory (identity, peers file) under
 one base directory; the first node is every other node's bootstrap peer,
 and maintenance, Advertise and swaps do the rest.  :func:`render_table`
@@ -27,14 +27,14 @@ from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.task import LoopingCall
 
-from . import _events as ev
+from .. import _events as ev
+from ..limits import Limits
+from ..p2p import P2P
+from ..session import SANDBOX
+from ..wire.ids import Point
 from .admin_client import format_bytes
+from .composition import Node, NodeOptions
 from .config import connections_limits
-from .ids import Point
-from .limits import Limits
-from .node import Node, NodeOptions
-from .p2p import P2P
-from .session import SANDBOX
 
 _log = ev.logger("p2p.sandbox")
 

@@ -79,11 +79,11 @@ from typing import Any
 
 import attrs
 
-from .errors import P2PError
-from .ids import PeerId
-from .limits import Limits
-from .pool_state import ReconnectionConfig
-from .session import GHOSTNET, MAINNET, SANDBOX, SHADOWNET
+from ..limits import Limits
+from ..pool_state import ReconnectionConfig
+from ..session import GHOSTNET, MAINNET, SANDBOX, SHADOWNET
+from ..wire.errors import P2PError
+from ..wire.ids import PeerId
 
 __all__ = [
     "DEFAULT_DISCOVERY_PORT",

@@ -5,9 +5,9 @@ The subset of Octez's ``data-encoding`` binary format the P2P layer uses
 fixed and dynamic byte strings.
 
 :class:`Reader` decodes from a bounded window of a buffer and raises
-:class:`~txtezosp2p.errors.DecodingError` with the data-encoding failure name
+:class:`~txtezosp2p.wire.errors.DecodingError` with the data-encoding failure name
 on any problem; the ``put_*`` functions encode and raise
-:class:`~txtezosp2p.errors.EncodingError` on values out of range.  Pure
+:class:`~txtezosp2p.wire.errors.EncodingError` on values out of range.  Pure
 functions, no I/O.
 """
 

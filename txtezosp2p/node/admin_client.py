@@ -30,8 +30,8 @@ from treq.client import HTTPClient
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from .errors import P2PError
-from .ids import PeerId, Point
+from ..wire.errors import P2PError
+from ..wire.ids import PeerId, Point
 
 #: Where the node serves its admin API unless told otherwise (``--admin``'s default).
 DEFAULT_ENDPOINT = "http://127.0.0.1:8732"

@@ -1,0 +1,112 @@
+# -*- test-case-name: tests.test_layers -*-
+"""
+The package's layers (docs/architecture.md): ``txtezosp2p.wire`` imports
+nothing from Twisted, the library never imports the operator surface
+(``txtezosp2p.node``), and the old module paths still work with a warning.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+from twisted.trial.unittest import SynchronousTestCase
+
+import txtezosp2p
+
+PACKAGE = Path(txtezosp2p.__file__).parent
+
+
+def _imports(path: Path, package: str) -> set[str]:
+    """Absolute names of the modules ``path`` imports (module ``package``.x)."""
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    parts = package.split(".")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = parts[: len(parts) - node.level + 1]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module or ""
+            found.add(name)
+            found.update(f"{name}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _modules() -> dict[str, Path]:
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE.parent).with_suffix("")
+        name = ".".join(relative.parts)
+        modules[name.removesuffix(".__init__")] = path
+    return modules
+
+
+class LayerTests(SynchronousTestCase):
+    def test_wire_without_twisted(self) -> None:
+        """Importing every module of the wire layer loads no Twisted module."""
+        wire = sorted(name for name in _modules() if name.startswith("txtezosp2p.wire"))
+        self.assertIn("txtezosp2p.wire.encoding", wire)
+        code = (
+            "import sys\n"
+            + "".join(f"import {name}\n" for name in wire)
+            + "print(sorted(m for m in sys.modules if m.split('.')[0] == 'twisted'))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+        self.assertEqual(out.strip(), "[]")
+
+    def test_library_does_not_import_node(self) -> None:
+        """Nothing outside ``txtezosp2p.node`` imports it (the operator layer is on top)."""
+        offenders = []
+        for name, path in _modules().items():
+            if name.startswith("txtezosp2p.node"):
+                continue
+            package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+            for imported in _imports(path, package):
+                if imported == "txtezosp2p.node" or imported.startswith("txtezosp2p.node."):
+                    offenders.append(f"{name} imports {imported}")
+        self.assertEqual(offenders, [])
+
+    def test_wire_imports_only_wire(self) -> None:
+        """The wire layer depends on nothing of ours above it (at run time)."""
+        allowed = ("txtezosp2p.wire", "txtezosp2p._backend", "txtezosp2p.interfaces")
+        offenders = []
+        for name, path in _modules().items():
+            if not name.startswith("txtezosp2p.wire"):
+                continue
+            package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+            tree = ast.parse(path.read_text())
+            type_only = {
+                id(inner)
+                for node in ast.walk(tree)
+                if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+                for inner in ast.walk(node)
+            }
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.ImportFrom) or id(node) in type_only or not node.level:
+                    continue
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                parent = ".".join(base + ([node.module] if node.module else []))
+                names = [parent] if node.module else [f"{parent}.{a.name}" for a in node.names]
+                for imported in names:
+                    if imported.startswith("txtezosp2p") and not imported.startswith(allowed):
+                        offenders.append(f"{name} imports {imported}")
+        self.assertEqual(offenders, [])
+
+    def test_old_paths(self) -> None:
+        """``txtezosp2p.encoding`` and friends still import, with a DeprecationWarning."""
+        for old in ("encoding", "ids", "crypto", "errors"):
+            sys.modules.pop(f"txtezosp2p.{old}", None)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                module = __import__(f"txtezosp2p.{old}", fromlist=["_"])
+            self.assertIs(module, sys.modules[f"txtezosp2p.wire.{old}"])
+            self.assertTrue(any(issubclass(w.category, DeprecationWarning) for w in caught), old)
