@@ -45,8 +45,8 @@ from txtezosp2p.node.config import (
     validation_warnings,
 )
 from txtezosp2p.pool_state import ReconnectionConfig
-from txtezosp2p.session import GHOSTNET, MAINNET, SANDBOX, SHADOWNET
 from txtezosp2p.wire.ids import PeerId
+from txtezosp2p.wire.versions import GHOSTNET, MAINNET, SANDBOX, SHADOWNET
 
 PEER_ID = "idrRoknJh9zwEePNswF3MPGFzmKaVp"
 #: The same text with its last character changed: a bad checksum.

@@ -43,7 +43,8 @@ from .wire.ids import ConnectionId, PeerId, Point
 
 if TYPE_CHECKING:
     from .answerer import Answerer
-    from .session import ConnectionInfo, Session, Stat
+    from .session import ConnectionInfo, Session
+    from .wire.stats import Stat
 
 _log = ev.logger("p2p.conn")
 

@@ -65,7 +65,7 @@ from . import _backend
 from . import _events as ev
 from .interfaces import IIOScheduler
 from .limits import Limits
-from .session import Stat
+from .wire.stats import Stat
 
 _log = ev.logger("p2p.io-scheduler")
 

@@ -37,7 +37,7 @@ from .maintenance import MaintenanceService
 from .peers_file import PeersFile, PeersFileService
 from .pool import PeerMetaConfig, Pool
 from .pool_state import PoolEvent, ReconnectionConfig
-from .session import SessionConfig, Stat, Versions
+from .session import SessionConfig
 from .welcome import WelcomeService, configure_socket
 from .wire.crypto import PowTarget
 from .wire.encoding import (
@@ -49,6 +49,8 @@ from .wire.encoding import (
 )
 from .wire.errors import ConnectionClosed, ConnectionFailed, MaintenanceDisabled, P2PLayerDisabled
 from .wire.ids import PeerId, Point, to_ipv6
+from .wire.stats import Stat
+from .wire.versions import Versions
 
 if TYPE_CHECKING:
     from .discovery import DiscoveryService

@@ -63,7 +63,6 @@ from .wire.encoding import (
     Nack,
     NackV0,
     NetworkVersion,
-    _chain_name,
     _points,
     decode_ack,
     default_metadata_config,
@@ -87,6 +86,8 @@ from .wire.errors import (
     RejectedWithoutNack,
 )
 from .wire.ids import ConnectionId, PeerId, Point, to_ipv6
+from .wire.stats import Stat
+from .wire.versions import GHOSTNET, MAINNET, SANDBOX, SHADOWNET, Versions
 
 _log = ev.logger("p2p.socket")
 _handler_log = ev.logger("p2p.connect_handler")
@@ -101,61 +102,7 @@ HANDSHAKE_BUFFER_LIMIT = 2 * (2 + 0xFFFF)
 WRITE_BATCH = 64 * 1024
 
 
-# -- Versions ---------------------------------------------------------------
-
-
-@attrs.frozen
-class Versions:
-    """
-    The network versions we support; we announce the greatest of each list
-    (wire.md §7).  Octez supports distributed-db versions 0-2 and p2p
-    versions 0-1.
-    """
-
-    chain_name: bytes = attrs.field(converter=_chain_name)
-    distributed_db_versions: tuple[int, ...] = (0, 1, 2)
-    p2p_versions: tuple[int, ...] = (0, 1)
-
-    @property
-    def announced(self) -> NetworkVersion:
-        return NetworkVersion(
-            self.chain_name, max(self.distributed_db_versions), max(self.p2p_versions)
-        )
-
-    def select(self, remote: NetworkVersion) -> NetworkVersion | NackMotive:
-        """
-        Octez's ``Network_version.select``: equal chain names, then for each
-        version the greatest we support if the remote announces at least
-        that, else the remote's if we support it (wire.md §7.2).  Returns the
-        negotiated version or the Nack motive; when both versions fail the
-        distributed-db motive wins.
-        """
-        if remote.chain_name != self.chain_name:
-            return NackMotive.UNKNOWN_CHAIN_NAME
-
-        def pick(supported: tuple[int, ...], announced: int) -> int | None:
-            best = max(supported)
-            if best <= announced:
-                return best
-            return announced if announced in supported else None
-
-        ddb = pick(self.distributed_db_versions, remote.distributed_db_version)
-        if ddb is None:
-            return NackMotive.DEPRECATED_DISTRIBUTED_DB_VERSION
-        p2p = pick(self.p2p_versions, remote.p2p_version)
-        if p2p is None:
-            return NackMotive.DEPRECATED_P2P_VERSION
-        return NetworkVersion(self.chain_name, ddb, p2p)
-
-
-#: Chain names of the networks Octez knows (wire.md §7.1).
-MAINNET = "TEZOS_MAINNET"
-GHOSTNET = "TEZOS_ITHACANET_2022-01-25T15:00:00Z"
-SHADOWNET = "TEZOS_SHADOWNET_2025-08-07T20:00:00Z"
-SANDBOX = "TEZOS"
-
-
-# -- Connection info and statistics -----------------------------------------
+# -- Connection info -----------------------------------------
 
 
 @attrs.frozen
@@ -193,25 +140,6 @@ class ConnectionInfo:
 
 def _metadata_json(value: Any) -> Any:
     return value.to_json() if isinstance(value, ConnectionMetadata) else repr(value)
-
-
-@attrs.frozen
-class Stat:
-    """Traffic of a connection (``P2p_stat``): byte totals and current rates (bytes/s)."""
-
-    total_sent: int = 0
-    total_recv: int = 0
-    current_inflow: int = 0
-    current_outflow: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        # 64-bit totals are decimal strings in Octez's JSON
-        return {
-            "total_sent": str(self.total_sent),
-            "total_recv": str(self.total_recv),
-            "current_inflow": self.current_inflow,
-            "current_outflow": self.current_outflow,
-        }
 
 
 # -- Decisions --------------------------------------------------------------

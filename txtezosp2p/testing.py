@@ -14,10 +14,11 @@ import os
 from typing import Any
 
 from .identity import Identity
-from .session import SessionConfig, Versions
+from .session import SessionConfig
 from .wire.crypto import check_proof_of_work, public_key_of_secret
 from .wire.encoding import BytesCodec
 from .wire.ids import PeerId
+from .wire.versions import Versions
 
 #: Proof-of-work level 26 (``idrRoknJh9zwEePNswF3MPGFzmKaVp``).
 IDENTITY_A = Identity.from_json(

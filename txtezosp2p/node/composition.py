@@ -47,10 +47,10 @@ from ..limits import Limits
 from ..p2p import P2P, P2PConfig
 from ..pool import PeerMetaConfig
 from ..pool_state import ReconnectionConfig
-from ..session import MAINNET, Versions
 from ..wire.encoding import MessageEncoding, MetadataConfig, raw_message_encodings
 from ..wire.errors import ConnectionClosed
 from ..wire.ids import PeerId, Point
+from ..wire.versions import MAINNET, Versions
 from .admin import AdminService
 from .config import DEFAULT_P2P_PORT, ConfigError, NodeConfig, parse_peer_text
 

@@ -81,9 +81,9 @@ import attrs
 
 from ..limits import Limits
 from ..pool_state import ReconnectionConfig
-from ..session import GHOSTNET, MAINNET, SANDBOX, SHADOWNET
 from ..wire.errors import P2PError
 from ..wire.ids import PeerId
+from ..wire.versions import GHOSTNET, MAINNET, SANDBOX, SHADOWNET
 
 __all__ = [
     "DEFAULT_DISCOVERY_PORT",

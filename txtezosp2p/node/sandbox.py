@@ -30,8 +30,8 @@ from twisted.internet.task import LoopingCall
 from .. import _events as ev
 from ..limits import Limits
 from ..p2p import P2P
-from ..session import SANDBOX
 from ..wire.ids import Point
+from ..wire.versions import SANDBOX
 from .admin_client import format_bytes
 from .composition import Node, NodeOptions
 from .config import connections_limits
