@@ -163,6 +163,8 @@ class IPGreylist:
 
     def contains(self, address: AddressLike) -> bool:
         """Whether all 5 cells of ``address`` are non-zero (false positives possible)."""
+        if not self._live:  # empty filter: no need to hash
+            return False
         return all(self.counter(index) for index in self.indices(address))
 
     __contains__ = contains

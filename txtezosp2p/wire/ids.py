@@ -16,6 +16,7 @@ Sources: Octez ``src/lib_base/p2p_point.ml``, ``p2p_peer.ml``,
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 from typing import Any
@@ -48,6 +49,12 @@ def b58check_encode(payload: bytes) -> str:
         out.append(_ALPHABET[digit])
     leading = len(data) - len(data.lstrip(b"\x00"))
     return "1" * leading + "".join(reversed(out))
+
+
+@functools.lru_cache(maxsize=4096)
+def _peer_id_text(raw: bytes) -> str:
+    # peer ids are printed in every log line and JSON answer about them
+    return b58check_encode(PEER_ID_PREFIX + raw)
 
 
 def b58check_decode(text: str, max_length: int = 128) -> bytes:
@@ -96,7 +103,7 @@ class PeerId:
         return cls(data[len(PEER_ID_PREFIX) :])
 
     def to_b58check(self) -> str:
-        return b58check_encode(PEER_ID_PREFIX + self.raw)
+        return _peer_id_text(self.raw)
 
     def __str__(self) -> str:
         return self.to_b58check()
@@ -115,8 +122,10 @@ MAX_POINT_TEXT = 47
 
 def to_ipv6(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> IPv6:
     """Normalise an address to IPv6, IPv4 becoming IPv4-mapped (``::ffff:a.b.c.d``)."""
+    if type(address) is IPv6 and address.scope_id is None:
+        return address
     if isinstance(address, str):
-        address = ipaddress.ip_address(address.strip("[]"))
+        return _parse_ipv6(address)
     if isinstance(address, ipaddress.IPv4Address):
         return IPv6(b"\x00" * 10 + b"\xff\xff" + address.packed)
     if not isinstance(address, IPv6):
@@ -124,6 +133,13 @@ def to_ipv6(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> IPv
     if address.scope_id is not None:
         raise ValueError("scoped IPv6 addresses are not supported")
     return address
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_ipv6(text: str) -> IPv6:
+    # the same few peer addresses are parsed again and again (every accept,
+    # every ACL check of a transport's host); an LRU keeps that cheap
+    return to_ipv6(ipaddress.ip_address(text.strip("[]")))
 
 
 def format_addr(address: IPv6) -> str:
@@ -171,6 +187,12 @@ class Point:
         no host names, the port is required (wire.md §9.1).  Raises
         :class:`DecodingError`.
         """
+        if cls is Point:
+            return _parse_point(text)  # the same points come back in every Advertise
+        return cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Point:
         if len(text) > MAX_POINT_TEXT:
             raise DecodingError("Invalid_point", "point text too long")
         if "%" in text:
@@ -200,13 +222,23 @@ class Point:
 
     def to_text(self) -> str:
         """``1.2.3.4:9732`` for IPv4(-mapped), ``[2001:db8::1]:9732`` otherwise."""
-        mapped = self.addr.ipv4_mapped
-        if mapped is not None:
-            return f"{mapped}:{self.port}"
-        return f"[{self.addr.compressed}]:{self.port}"
+        return _point_text(self.addr, self.port)
 
     def __str__(self) -> str:
         return self.to_text()
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_point(text: str) -> Point:
+    return Point._parse(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _point_text(addr: IPv6, port: int) -> str:
+    mapped = addr.ipv4_mapped
+    if mapped is not None:
+        return f"{mapped}:{port}"
+    return f"[{addr.compressed}]:{port}"
 
 
 @attrs.frozen(order=True)
