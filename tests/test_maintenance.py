@@ -37,13 +37,21 @@ from .test_p2p import VERSIONS, Network, eventually, point_of
 RECONNECTION = ReconnectionConfig(initial_delay=1.0, disconnection_delay=2.0)
 
 
-def band_limits(low: int, expected: int, high: int, idle: float | None = 30.0) -> Limits:
+def band_limits(
+    low: int, expected: int, high: int, idle: float | None = 30.0, admission: str = "octez"
+) -> Limits:
+    """
+    Limits for these tests, which check Octez's maintenance (behaviour.md
+    section 4): Octez's admission rule unless told otherwise (the elastic
+    rule has its own tests in tests/test_admission.py).
+    """
     return Limits(
         min_connections=low,
         expected_connections=expected,
         max_connections=high,
         maintenance_idle_time=idle,
         swap_linger=None,
+        admission=admission,
     )
 
 

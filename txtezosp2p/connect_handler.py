@@ -42,10 +42,11 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import _events as ev
+from .admission import admission_policy
 from .answerer import Answerer
 from .connection import P2PConnection
-from .interfaces import EndpointFactory, IAuthenticationGate, IConnectHandler
-from .limits import Limits
+from .interfaces import EndpointFactory, IAdmissionPolicy, IAuthenticationGate, IConnectHandler
+from .limits import ConnectionBounds, Limits
 from .pool import Pool
 from .pool_state import (
     Accepted,
@@ -112,32 +113,6 @@ def tcp_endpoint_factory(reactor: IReactorTCP, timeout: float) -> EndpointFactor
     return endpoint
 
 
-@attrs.frozen
-class ConnectionBounds:
-    """The thresholds derived from min ≤ expected ≤ max (behaviour.md §3.1)."""
-
-    min_threshold: int
-    min_target: int
-    max_target: int
-    max_threshold: int
-
-    @classmethod
-    def of(cls, limits: Limits) -> ConnectionBounds:
-        low, expected, high = (
-            limits.min_connections,
-            limits.expected_connections,
-            limits.max_connections,
-        )
-        step_min = (expected - low) // 3
-        step_max = (high - expected) // 3
-        return cls(
-            min_threshold=low + step_min,
-            min_target=low + 2 * step_min,
-            max_target=high - 2 * step_max,
-            max_threshold=high - step_max,
-        )
-
-
 @attrs.define
 class _Attempt:
     """What the handler remembers about one handshake under way."""
@@ -180,6 +155,7 @@ class ConnectHandler:
         private_mode: bool = False,
         disable_peer_discovery: bool = False,
         maintenance: bool = True,
+        admission: IAdmissionPolicy | None = None,
     ) -> None:
         self.endpoint_factory = endpoint_factory
         self.clock: IReactorTime = clock
@@ -191,9 +167,12 @@ class ConnectHandler:
         self.disable_peer_discovery = disable_peer_discovery
         self.limits: Limits = session_config.limits
         self.bounds = ConnectionBounds.of(self.limits)
-        self.connections_threshold = (
-            self.bounds.max_threshold if maintenance else self.limits.max_connections
+        #: Who gets a slot (Octez's threshold or the elastic rule, see txtezosp2p.admission).
+        self.admission: IAdmissionPolicy = admission or admission_policy(
+            self.limits, maintenance=maintenance
         )
+        #: Handshakes past the gate (Ack decided) and not yet running.
+        self.accepted_in_flight = 0
         self.session_config = attrs.evolve(session_config, gate=self)
         self.versions = session_config.versions
         self._attempts: dict[Session, _Attempt] = {}
@@ -343,7 +322,12 @@ class ConnectHandler:
         chosen = self.versions.select(info.announced_version)
         if isinstance(chosen, NackMotive):
             motive = chosen
-        elif self.pool.active_connections >= self.connections_threshold:
+        elif not self.admission.has_room(
+            self.pool.active_connections,
+            self.accepted_in_flight,
+            info.id_point.addr,
+            self.pool.connections(),
+        ):
             motive = NackMotive.TOO_MANY_CONNECTIONS
         elif (
             self.private_mode
@@ -402,6 +386,7 @@ class ConnectHandler:
             peer_info.set_accepted(now, info.id_point)
         attempt.owns_peer = True
         attempt.accepted = True
+        self.accepted_in_flight += 1
         self.pool.emit(
             PoolEvent(
                 "accepting_request",
@@ -483,6 +468,8 @@ class ConnectHandler:
     def _established(self, session: Session) -> P2PConnection:
         attempt = self._attempts.pop(session)
         self._incoming.discard(session)
+        if attempt.accepted:
+            self.accepted_in_flight -= 1
         info = session.info
         assert info is not None and attempt.peer_info is not None
         connection = P2PConnection(
@@ -530,6 +517,8 @@ class ConnectHandler:
         self._incoming.discard(session)
         if attempt is None:
             return failure
+        if attempt.accepted:
+            self.accepted_in_flight -= 1
         error = failure.value
         if error is not None and not isinstance(error, CancelledError):
             self.failures[getattr(error, "octez_id", None) or type(error).__name__] += 1

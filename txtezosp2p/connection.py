@@ -86,6 +86,8 @@ class P2PConnection:
         #: The point we dialled, or the one an incoming peer announced (may be None).
         self.point: Point | None = self.id_point.point()
         self.private = self.info.private_node
+        #: When the connection started running (for the admission policy's grace period).
+        self.established_at = clock.seconds()
         self.app_queue = BoundedQueue[object](app_queue_size)
         self.last_sent_swap_request: tuple[float, PeerId] | None = None
         #: The pool's records of this connection's point (if known) and peer.

@@ -167,6 +167,26 @@ class IPool(Interface):
         """Call ``watcher`` with every pool event; returns a function to stop."""
 
 
+class IAdmissionPolicy(Interface):
+    """
+    Who gets a slot once authenticated, and which connections the
+    maintenance worker closes when it has too many
+    (:mod:`txtezosp2p.admission`).
+    """
+
+    name = Attribute("The policy's name, as ``Limits.admission`` spells it.")
+
+    def has_room(running: int, accepted: int, address: Any, connections: Any) -> bool:
+        """
+        Whether a newcomer from ``address`` may be accepted, given the running
+        connections (``running`` of them) and the handshakes already accepted
+        but not yet running.
+        """
+
+    def victims(connections: Any, count: int, now: float, rng: Any) -> Any:
+        """Up to ``count`` of ``connections`` to close, in order."""
+
+
 class IConnectHandler(Interface):
     """Dials, accepts and sets up connections (Octez ``P2p_connect_handler``)."""
 

@@ -16,6 +16,8 @@ import attrs
 from .wire.crypto import check_binary_chunks_size
 
 MiB = 1 << 20
+#: The admission policies (``Limits.admission``).
+ADMISSION_POLICIES = ("elastic", "octez")
 
 
 @attrs.frozen(kw_only=True)
@@ -58,12 +60,22 @@ class Limits:
     swap_linger: float | None = 30.0
     #: On-wire chunk size (header and MAC included); ``None``: 65 535-byte frames.
     binary_chunks_size: int | None = None
+    #: Who gets a slot when the node is full, and whom maintenance closes when
+    #: it has too many (docs/behaviour.md "Admission"): ``"elastic"`` (ours,
+    #: newcomers always find room up to ``max_connections``) or ``"octez"``
+    #: (Octez's exact rule: refuse newcomers at ``max_threshold``).  Not an
+    #: Octez limit and not in Octez's configuration file.
+    admission: str = "elastic"
 
     def __attrs_post_init__(self) -> None:
         self.check()
 
     def check(self) -> None:
         """Octez's checks at creation (behaviour.md §11.3); raises ``ValueError``."""
+        if self.admission not in ADMISSION_POLICIES:
+            raise ValueError(
+                f"admission must be one of {', '.join(ADMISSION_POLICIES)}, not {self.admission!r}"
+            )
         if self.authentication_timeout <= 0:
             raise ValueError("authentication-timeout must be positive")
         if self.connection_timeout <= 0:
@@ -109,3 +121,29 @@ class Limits:
 
     def replace(self, **changes: Any) -> Limits:
         return attrs.evolve(self, **changes)
+
+
+@attrs.frozen
+class ConnectionBounds:
+    """The thresholds derived from min ≤ expected ≤ max (behaviour.md §3.1)."""
+
+    min_threshold: int
+    min_target: int
+    max_target: int
+    max_threshold: int
+
+    @classmethod
+    def of(cls, limits: Limits) -> ConnectionBounds:
+        low, expected, high = (
+            limits.min_connections,
+            limits.expected_connections,
+            limits.max_connections,
+        )
+        step_min = (expected - low) // 3
+        step_max = (high - expected) // 3
+        return cls(
+            min_threshold=low + step_min,
+            min_target=low + 2 * step_min,
+            max_target=high - 2 * step_max,
+            max_threshold=high - step_max,
+        )

@@ -45,7 +45,9 @@ from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 
 from . import _events as ev
-from .connect_handler import ConnectionBounds
+from .admission import admission_policy
+from .interfaces import IAdmissionPolicy
+from .limits import ConnectionBounds
 from .pool import Trigger
 from .pool_state import Disconnected, PointInfo, PoolEvent
 from .wire.errors import MaintenanceDisabled
@@ -53,7 +55,6 @@ from .wire.ids import Point
 
 if TYPE_CHECKING:
     from .answerer import Answerer
-    from .connection import P2PConnection
     from .limits import Limits
     from .pool import Pool
 
@@ -106,6 +107,7 @@ class MaintenanceService(Service):
         private_mode: bool = False,
         wake_discovery: Callable[[], None] | None = None,
         rng: random.Random | None = None,
+        admission: IAdmissionPolicy | None = None,
     ) -> None:
         if limits.maintenance_idle_time is None:
             raise MaintenanceDisabled("maintenance-idle-time is null")
@@ -119,6 +121,8 @@ class MaintenanceService(Service):
         self.private_mode = private_mode
         self.wake_discovery = wake_discovery
         self.rng = rng or random.Random()
+        #: Which connections the too-many step closes (txtezosp2p.admission).
+        self.admission: IAdmissionPolicy = admission or admission_policy(limits)
         self.steps = 0
         self._external = Trigger("maintain")
         #: A request came while the worker was busy: the next wait is skipped.
@@ -363,12 +367,6 @@ class MaintenanceService(Service):
 
     # -- too many (behaviour.md §4.4) --------------------------------------------------
 
-    def _protected(self, connection: P2PConnection) -> bool:
-        trusted = (connection.point_info is not None and connection.point_info.trusted) or (
-            connection.peer_info is not None and connection.peer_info.trusted
-        )
-        return bool(connection.private and trusted)
-
     async def _too_many(self, n: int) -> None:
         excess = n - self.bounds.max_target
         _log.debug(
@@ -378,8 +376,9 @@ class MaintenanceService(Service):
             connections_to_kill=excess,
             max_target=self.bounds.max_target,
         )
-        candidates = [c for c in self.pool.connections() if not self._protected(c)]
-        victims = self.rng.sample(candidates, min(excess, len(candidates)))
+        victims = self.admission.victims(
+            self.pool.connections(), excess, self.clock.seconds(), self.rng
+        )
         if not victims:
             # nothing may be closed: wait for the next trigger instead of spinning
             await self._wait(deferLater(self.clock, LOOKING_FOR_PEERS, lambda: None), "backoff")

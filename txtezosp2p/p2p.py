@@ -26,6 +26,7 @@ from zope.interface import implementer
 
 from . import _events as ev
 from .acl import ACL
+from .admission import admission_policy
 from .answerer import Answerer, PrivateAnswerer
 from .connect_handler import ConnectHandler, tcp_endpoint_factory
 from .connection import P2PConnection
@@ -151,6 +152,10 @@ class P2P(Service):
             advertised_port=config.advertised_port,
             limits=limits,
         )
+        #: Who gets a slot and whom maintenance closes (txtezosp2p.admission).
+        self.admission = admission_policy(
+            limits, maintenance=limits.maintenance_idle_time is not None
+        )
         if endpoint_factory is None:
             endpoint_factory = tcp_endpoint_factory(reactor, limits.connection_timeout)
         self.handler = ConnectHandler(
@@ -163,6 +168,7 @@ class P2P(Service):
             private_mode=config.private_mode,
             disable_peer_discovery=config.disable_peer_discovery,
             maintenance=limits.maintenance_idle_time is not None,
+            admission=self.admission,
         )
         for point, expected in config.trusted_points:
             self.pool.register_point(point, trusted=True, expected_peer_id=expected)
@@ -188,6 +194,7 @@ class P2P(Service):
                 private_mode=config.private_mode,
                 wake_discovery=self._wake_discovery,
                 rng=self.rng,
+                admission=self.admission,
             )
         self.ports: list[IListeningPort] = []
         #: Connections that may have application messages, in turn order (a set).
