@@ -50,6 +50,7 @@ from ..wire.errors import P2PError
 from ..wire.ids import PeerId
 from .admin_client import AdminClientError, add_commands
 from .admin_client import run as run_admin
+from .simulate import add_simulate_command
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -606,6 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.set_defaults(run=cmd_sandbox)
 
     add_commands(commands, cmd_admin)
+    add_simulate_command(commands)
     return parser
 
 
