@@ -26,16 +26,22 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TextIO
+from typing import Protocol as TypingProtocol
 
 from .. import __version__
 from ..identity import DEFAULT_EXPECTED_POW, IdentityFile, generate_identity
 from ..wire.binary import Reader
 from ..wire.crypto import PowTarget, generate_nonces, precompute
 from ..wire.encoding import (
+    Advertise,
+    Bootstrap,
     ConnectionMessage,
     ConnectionMetadata,
+    Disconnect,
     NetworkVersion,
     P2PMessageCodec,
+    SwapAck,
+    SwapRequest,
     ack_from_json,
     ack_to_json,
     decode_ack,
@@ -43,11 +49,12 @@ from ..wire.encoding import (
     frame_record,
     point_from_json,
     put_point,
-    raw_message_encodings,
     read_point,
 )
 from ..wire.errors import P2PError
 from ..wire.ids import PeerId
+from ..wire.shell import shell_message_codec
+from ..wire.shell_types import BlockHeader, BlockLocator, ChainId, Mempool, Operation, Protocol
 from .admin_client import AdminClientError, add_commands
 from .admin_client import run as run_admin
 from .simulate import add_simulate_command
@@ -65,7 +72,7 @@ class CommandError(Exception):
 
 
 def _p2p_codec() -> P2PMessageCodec:
-    return P2PMessageCodec(raw_message_encodings())
+    return shell_message_codec()
 
 
 def _decode_p2p_message(data: bytes) -> Any:
@@ -103,6 +110,18 @@ def _peer_id_from_json(value: Any) -> bytes:
     return PeerId.from_b58check(value).raw
 
 
+def _whole(read: Callable[[Reader], Any]) -> Callable[[bytes], Any]:
+    """Decode all of ``data`` with ``read``, then its JSON form."""
+
+    def decode(data: bytes) -> Any:
+        reader = Reader(data)
+        value = read(reader)
+        reader.expect_end()
+        return value.to_json()
+
+    return decode
+
+
 def _decode_network_version(data: bytes) -> Any:
     reader = Reader(data)
     version = NetworkVersion.read(reader)
@@ -128,7 +147,7 @@ CODECS: dict[str, tuple[str, Callable[[bytes], Any], Callable[[Any], bytes]]] = 
         lambda value: encode_ack(ack_from_json(value)),
     ),
     "p2p_message": (
-        "P2P message record with its 4-byte size (shell messages are kept raw)",
+        "P2P message record with its 4-byte size (control and shell messages)",
         _decode_p2p_message,
         _encode_p2p_message,
     ),
@@ -146,6 +165,36 @@ CODECS: dict[str, tuple[str, Callable[[bytes], Any], Callable[[Any], bytes]]] = 
         "Chain name, distributed_db_version, p2p_version",
         _decode_network_version,
         lambda value: NetworkVersion.from_json(value).encode(),
+    ),
+    "chain_id": (
+        "A chain id: 4 raw bytes, Base58Check 'Net...' in JSON",
+        _whole(ChainId.read),
+        lambda value: ChainId.from_json(value).encode(),
+    ),
+    "block_header": (
+        "A block header: shell header, then the protocol data up to the end",
+        _whole(BlockHeader.read),
+        lambda value: BlockHeader.from_json(value).encode(),
+    ),
+    "operation": (
+        "An operation: branch (block hash), then the protocol data up to the end",
+        _whole(Operation.read),
+        lambda value: Operation.from_json(value).encode(),
+    ),
+    "block_locator": (
+        "A block locator: head header with its 4-byte size, then block hashes",
+        _whole(BlockLocator.read),
+        lambda value: BlockLocator.from_json(value).encode(),
+    ),
+    "mempool": (
+        "A mempool: known-valid and pending operation hashes",
+        _whole(Mempool.read),
+        lambda value: Mempool.from_json(value).encode(),
+    ),
+    "protocol": (
+        "A protocol: environment version and source components",
+        _whole(Protocol.read),
+        lambda value: Protocol.from_json(value).encode(),
     ),
 }
 
@@ -347,7 +396,15 @@ def cmd_session_decode(args: argparse.Namespace, out: TextIO) -> int:
         incoming = args.role == "incoming"
     sent, received = directions(incoming)
 
-    def emit(direction: str, kind: str, chunk: int, chunks: int, message: Any) -> None:
+    def emit(
+        direction: str,
+        kind: str,
+        chunk: int,
+        chunks: int,
+        message: Any,
+        *,
+        title: str | None = None,
+    ) -> None:
         line = {
             "direction": direction,
             "kind": kind,
@@ -355,6 +412,8 @@ def cmd_session_decode(args: argparse.Namespace, out: TextIO) -> int:
             "chunks": chunks,
             "message": message,
         }
+        if title is not None:
+            line["title"] = title
         out.write(json.dumps(line) + "\n")
 
     emit("sent", "connection_message", 0, 0, ours.to_json())
@@ -394,8 +453,29 @@ def _ack_json(plain: bytes) -> Any:
         return {"undecodable": plain.hex(), "error": str(exc)}
 
 
+class _Emit(TypingProtocol):
+    def __call__(
+        self, direction: str, kind: str, chunk: int, chunks: int, message: Any, *, title: str | None
+    ) -> None: ...
+
+
+def _message_title(codec: P2PMessageCodec, message: object) -> str:
+    """Octez's title of a decoded message (its JSON form does not always name it)."""
+    control = {
+        Disconnect: "Disconnect",
+        Bootstrap: "Bootstrap",
+        Advertise: "Advertise",
+        SwapRequest: "Swap_request",
+        SwapAck: "Swap_ack",
+    }
+    title = control.get(type(message))
+    return title if title is not None else codec.case_for(message).title
+
+
 def _emit_messages(
-    direction: _Direction, codec: P2PMessageCodec, emit: Callable[[str, str, int, int, Any], None]
+    direction: _Direction,
+    codec: P2PMessageCodec,
+    emit: _Emit,
 ) -> None:
     stream = bytearray()
     first_chunk = direction.chunk
@@ -415,12 +495,15 @@ def _emit_messages(
                 break
             body = bytes(stream[4 : 4 + length])
             del stream[: 4 + length]
+            title: str | None = None
             try:
-                message: Any = codec.to_json(codec.decode(body))
+                decoded = codec.decode(body)
+                message: Any = codec.to_json(decoded)
+                title = _message_title(codec, decoded)
             except P2PError as exc:
                 message = {"undecodable": body.hex(), "error": str(exc)}
             chunks = direction.chunk - first_chunk
-            emit(direction.name, "p2p_message", first_chunk, chunks, message)
+            emit(direction.name, "p2p_message", first_chunk, chunks, message, title=title)
             first_chunk = direction.chunk if not stream else direction.chunk - 1
     if stream and direction.error is None:
         direction.error = f"{len(stream)} bytes of an incomplete message at the end"

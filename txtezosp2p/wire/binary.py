@@ -1,8 +1,9 @@
 # -*- test-case-name: tests.test_encoding -*-
 """
-The subset of Octez's ``data-encoding`` binary format the P2P layer uses
-(wire.md §0): big-endian integers, ``uint30`` length prefixes, booleans,
-fixed and dynamic byte strings.
+The subset of Octez's ``data-encoding`` binary format the P2P layer and the
+shell messages use (wire.md §0): big-endian integers (``int8`` to
+``int64``), ``uint30`` length prefixes, booleans, fixed and dynamic byte
+strings.
 
 :class:`Reader` decodes from a bounded window of a buffer and raises
 :class:`~txtezosp2p.wire.errors.DecodingError` with the data-encoding failure name
@@ -19,9 +20,12 @@ from .errors import DecodingError, EncodingError
 
 UINT30_MAX = (1 << 30) - 1
 
+_I8 = struct.Struct(">b")
 _U16 = struct.Struct(">H")
 _I16 = struct.Struct(">h")
 _U32 = struct.Struct(">I")
+_I32 = struct.Struct(">i")
+_I64 = struct.Struct(">q")
 
 # data-encoding failure names (Octez ``Binary_error_types.read_error``)
 NOT_ENOUGH_DATA = "Not_enough_data"
@@ -66,6 +70,10 @@ class Reader:
         pos = self._take(1)
         return self._data[pos]
 
+    def int8(self) -> int:
+        pos = self._take(1)
+        return int(_I8.unpack_from(self._data, pos)[0])
+
     def bool(self) -> bool:
         # data-encoding reads any non-zero byte as true (wire.md §0)
         return self.uint8() != 0
@@ -84,6 +92,14 @@ class Reader:
         if value > UINT30_MAX:
             raise DecodingError(INVALID_INT, f"{value} exceeds uint30")
         return value
+
+    def int32(self) -> int:
+        pos = self._take(4)
+        return int(_I32.unpack_from(self._data, pos)[0])
+
+    def int64(self) -> int:
+        pos = self._take(8)
+        return int(_I64.unpack_from(self._data, pos)[0])
 
     def fixed(self, n: int) -> bytes:
         pos = self._take(n)
@@ -115,6 +131,12 @@ def put_uint8(value: int) -> bytes:
     return bytes((value,))
 
 
+def put_int8(value: int) -> bytes:
+    if not -0x80 <= value <= 0x7F:
+        raise EncodingError(f"int8 out of range: {value}")
+    return _I8.pack(value)
+
+
 def put_bool(value: bool) -> bytes:
     return b"\xff" if value else b"\x00"
 
@@ -135,6 +157,18 @@ def put_uint30(value: int) -> bytes:
     if not 0 <= value <= UINT30_MAX:
         raise EncodingError(f"uint30 out of range: {value}")
     return _U32.pack(value)
+
+
+def put_int32(value: int) -> bytes:
+    if not -(1 << 31) <= value < (1 << 31):
+        raise EncodingError(f"int32 out of range: {value}")
+    return _I32.pack(value)
+
+
+def put_int64(value: int) -> bytes:
+    if not -(1 << 63) <= value < (1 << 63):
+        raise EncodingError(f"int64 out of range: {value}")
+    return _I64.pack(value)
 
 
 def put_fixed(value: bytes, n: int) -> bytes:
