@@ -354,6 +354,10 @@ class AdminResource(Resource):
     def _route(self, method: bytes, path: str, handler: Handler) -> None:
         self.routes.append((method, tuple(path.split("/")), handler))
 
+    def add_route(self, method: bytes, path: str, handler: Handler) -> None:
+        """Serve ``handler`` too (another module's endpoints, such as the observer's)."""
+        self._route(method, path, handler)
+
     # -- dispatch ------------------------------------------------------------------------
 
     def _match(self, segments: list[str]) -> Iterator[tuple[bytes, Handler, dict[str, str]]]:

@@ -44,15 +44,19 @@ from .. import _events as ev
 from ..connection import P2PConnection
 from ..identity import DEFAULT_EXPECTED_POW, Identity, IdentityFile, generate_identity_in_thread
 from ..limits import Limits
+from ..observer import Observer, ObserverConfig
 from ..p2p import P2P, P2PConfig
 from ..pool import PeerMetaConfig
 from ..pool_state import ReconnectionConfig
 from ..wire.encoding import MessageEncoding, MetadataConfig, raw_message_encodings
 from ..wire.errors import ConnectionClosed
 from ..wire.ids import PeerId, Point
+from ..wire.shell import shell_message_encodings
 from ..wire.versions import MAINNET, Versions
 from .admin import AdminService
 from .config import DEFAULT_P2P_PORT, ConfigError, NodeConfig, parse_peer_text
+from .metrics import register_observer
+from .observer_api import mount_observer
 
 _log = ev.logger("p2p.node")
 
@@ -139,6 +143,8 @@ class NodeOptions:
     admin: tuple[str, ...] = ()
     #: Whether the admin API may bind a non-loopback address.
     admin_public: bool = False
+    #: Observer mode (``--observe``): record the peers' shell gossip.
+    observe: ObserverConfig | None = None
 
     @property
     def peers_file_path(self) -> str | None:
@@ -277,6 +283,16 @@ class Node(MultiService):
                 reactor, options.admin, lambda: self.p2p, allow_public=options.admin_public
             )
             self.admin.setServiceParent(self)  # started first, stopped last
+        #: The observer, in observer mode: typed shell messages, every connection watched.
+        self.observer: Observer | None = None
+        if options.observe is not None:
+            self.observer = Observer(options.observe, self.clock)
+            if message_encodings is None:
+                self.message_encodings = shell_message_encodings()
+            self.on_connection = self.on_connection or self.observer.watch
+            if self.admin is not None:
+                mount_observer(self.admin.resource, self.observer)
+                register_observer(self.admin.resource.registry, self.observer)
         self._starting: Deferred[P2P] | None = None
         self._waiters: list[Deferred[P2P]] = []
 

@@ -18,13 +18,22 @@ process (the sandbox, tests) never mix their numbers.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from ..p2p import P2P, FakedP2P
 from ..pool_state import Accepted, Disconnected, Requested, Running
+
+if TYPE_CHECKING:
+    from ..observer import Observer
 
 PREFIX = "octez_p2p_"
 
@@ -186,6 +195,51 @@ class P2PCollector:
         )
 
 
+class ObserverCollector:
+    """The observer's metrics (``--observe``): propagation delays, sightings, heads."""
+
+    def __init__(self, observer: Observer) -> None:
+        self.observer = observer
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        observer = self.observer
+        delays = HistogramMetricFamily(
+            PREFIX + "observer_propagation_delay_seconds",
+            "Delay between the first announcement of a block or operation and each "
+            "other peer's first announcement of it",
+            labels=["kind"],
+        )
+        for kind, histogram in observer.delays.items():
+            delays.add_metric([kind], histogram.cumulative(), histogram.total)
+        yield delays
+        messages = CounterMetricFamily(
+            PREFIX + "observer_messages", "Shell messages read, by kind", labels=["kind"]
+        )
+        for kind, count in observer.counters.items():
+            if kind != "requests_sent":
+                messages.add_metric([kind], count)
+        yield messages
+        yield CounterMetricFamily(
+            PREFIX + "observer_requests_sent",
+            "Get_current_branch and Get_current_head requests sent",
+            value=observer.counters["requests_sent"],
+        )
+        tracked = GaugeMetricFamily(
+            PREFIX + "observer_tracked", "Entries in the observer's windows", labels=["kind"]
+        )
+        for kind, size in observer.sizes().items():
+            tracked.add_metric([kind], size)
+        yield tracked
+
+
+def register_observer(registry: CollectorRegistry, observer: Observer) -> None:
+    """Add an observer's metrics to a node's registry."""
+    registry.register(ObserverCollector(observer))  # type: ignore[arg-type, unused-ignore]
+
+
 def node_registry(source: Callable[[], P2P | FakedP2P | None]) -> CollectorRegistry:
     """A registry holding the metrics of one node."""
     registry = CollectorRegistry(auto_describe=False)
@@ -198,4 +252,11 @@ def render(registry: CollectorRegistry) -> tuple[bytes, str]:
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
-__all__ = ["PREFIX", "P2PCollector", "node_registry", "render"]
+__all__ = [
+    "PREFIX",
+    "ObserverCollector",
+    "P2PCollector",
+    "node_registry",
+    "register_observer",
+    "render",
+]

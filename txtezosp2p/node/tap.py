@@ -22,6 +22,9 @@ from typing import Any
 from twisted.application.service import IService
 from twisted.python import usage
 
+from ..observer import ObserverConfig
+from ..wire.errors import DecodingError
+from ..wire.shell_types import ChainId
 from .admin import check_admin_endpoint
 from .composition import CONFIG_FILE, DEFAULT_DATA_DIR, DEFAULT_LISTEN, Node, NodeOptions
 from .composition import parse_bootstrap_peer as _parse_bootstrap_peer
@@ -115,6 +118,12 @@ class Options(usage.Options):
         ["disable-p2p-swap", None, "Neither propose nor accept connection swaps."],
         ["no-peers-file", None, "Neither load nor save peers.json."],
         ["no-admin", None, "Do not serve the admin HTTP API."],
+        [
+            "observe",
+            None,
+            "Observer mode: ask peers for their chain's gossip, answer nothing, record "
+            "heads and first sightings (admin API /observer/*).",
+        ],
         [
             "admin-allow-public",
             None,
@@ -211,6 +220,21 @@ class Options(usage.Options):
             "Seconds between two saves of peers.json (it is also saved at shutdown)",
             _seconds,
         ],
+        [
+            "observe-chain-id",
+            None,
+            None,
+            "Chain id to observe, Net... (default: learned from the first peer that names one).",
+        ],
+        [
+            "observe-window",
+            None,
+            3600.0,
+            "Seconds a block or operation sighting is kept, in observer mode",
+            _seconds,
+        ],
+        ["observe-max-blocks", None, 1000, "Block sightings kept at most", int],
+        ["observe-max-operations", None, 5000, "Operation sightings kept at most", int],
         [
             "identity-workers",
             None,
@@ -360,9 +384,25 @@ class Options(usage.Options):
                     raise usage.UsageError(f"{exc} (--admin-allow-public)") from exc
             overrides["admin"] = admin
             overrides["admin_public"] = self["admin-allow-public"]
+        if self["observe"]:
+            overrides["observe"] = self._observer_config()
         if self.config_path is None and "listen" not in overrides:
             overrides["listen"] = (DEFAULT_LISTEN,)
         return NodeOptions.from_config(config, **overrides)
+
+    def _observer_config(self) -> ObserverConfig:
+        chain_id = None
+        if self["observe-chain-id"] is not None:
+            try:
+                chain_id = ChainId.from_b58check(self["observe-chain-id"])
+            except DecodingError as exc:
+                raise usage.UsageError(f"--observe-chain-id: {exc}") from exc
+        return ObserverConfig(
+            chain_id=chain_id,
+            window=self["observe-window"],
+            max_blocks=self["observe-max-blocks"],
+            max_operations=self["observe-max-operations"],
+        )
 
     def node_options(self) -> NodeOptions:
         """The options of the node to run (after :meth:`parseOptions`)."""
