@@ -2,8 +2,11 @@
 """
 The admission policies (:mod:`txtezosp2p.admission`): Octez's threshold
 and the elastic rule, their victims, and the issue's twelve nodes joining
-one after the other over real loopback sockets, where Octez's rule leaves
-late nodes below ``min_connections`` and the elastic one does not.
+one after the other over real loopback sockets, all of which reach
+``min_connections`` under the elastic rule (that Octez's rule starves the
+last two is shown, deterministically, by the simulator in
+tests/test_simulation.py: over sockets, which nodes end full depends on
+the order handshakes happen to finish).
 """
 
 from __future__ import annotations
@@ -177,18 +180,5 @@ class TwelveNodesTests(TestCase):
             counts = [len(n.connections()) for n in nodes]
             self.assertTrue(all(c >= limits.min_connections for c in counts), counts)
             self.assertTrue(all(c <= limits.max_connections for c in counts), counts)
-
-        return self.run_async(scenario)
-
-    def test_octez_leaves_late_nodes_starved(self) -> Deferred[None]:
-        """Octez's exact rule: the early nodes fill up to max_threshold and refuse the last."""
-
-        async def scenario() -> None:
-            nodes, limits = await self.network("octez")
-            await self.run_periods(nodes, 3)
-            counts = [len(n.connections()) for n in nodes]
-            threshold = ConnectionBounds.of(limits).max_threshold
-            self.assertTrue(any(c < limits.min_connections for c in counts), counts)
-            self.assertTrue(all(c <= threshold for c in counts), counts)
 
         return self.run_async(scenario)

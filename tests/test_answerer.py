@@ -22,6 +22,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from txtezosp2p.acl import ACL
 from txtezosp2p.answerer import ADVERTISE_SIZE, Answerer, PrivateAnswerer
 from txtezosp2p.connection import COOLDOWNS, P2PConnection
+from txtezosp2p.interfaces import IPeerLink
 from txtezosp2p.limits import Limits
 from txtezosp2p.pool import Pool
 from txtezosp2p.pool_state import PointInfo, PoolEvent, Requested, Running
@@ -187,9 +188,7 @@ class AnswererCase(SynchronousTestCase):
         connection, session = make_connection(self.clock, self.answerer, n, **options)
         self.sessions[connection.peer_id] = session
         if register:
-            self.pool.connected_peers[connection.peer_id] = connection
-            if connection.point is not None:
-                self.pool.connected_points[connection.point] = connection
+            self.pool.add_connection(connection, connection.point)
         return connection
 
     def session(self, connection: P2PConnection) -> FakeSession:
@@ -211,7 +210,7 @@ class BootstrapTests(AnswererCase):
         public = {public_point(self.pool, n).point for n in range(3)}
         self.pool.register_point(Point("10.1.1.1", 9732))  # not known to be public
         conn = self.connection(1)
-        self.answerer.bootstrap(conn)
+        self.answerer.bootstrap(conn.link)
         sent = self.session(conn).sent
         self.assertEqual(len(sent), 1)
         advert = sent[0]
@@ -228,7 +227,7 @@ class BootstrapTests(AnswererCase):
         conn = self.connection(1)
         expected_rng = random.Random(0)
         self.pool.rng = random.Random(0)
-        self.answerer.bootstrap(conn)
+        self.answerer.bootstrap(conn.link)
         self.pool.rng = expected_rng
         expected = self.pool.list_known_points(ADVERTISE_SIZE, ignore_private=True)
         advert = self.session(conn).sent[0]
@@ -243,14 +242,14 @@ class BootstrapTests(AnswererCase):
         hidden = public_point(self.pool, 2)
         self.pool.acl.greylist_addr(hidden.point.addr)
         conn = self.connection(1)
-        self.answerer.bootstrap(conn)
+        self.answerer.bootstrap(conn.link)
         self.assertEqual(self.session(conn).sent, [Advertise((kept.point,))])
 
     def test_nothing_known(self) -> None:
         """No known public point: nothing is sent."""
         self.pool.register_point(Point("10.1.1.1", 9732))
         conn = self.connection(1)
-        self.answerer.bootstrap(conn)
+        self.answerer.bootstrap(conn.link)
         self.assertEqual(self.session(conn).sent, [])
         self.assertIn("bootstrap_received", self.kinds())
         self.assertNotIn("advertise_sent", self.kinds())
@@ -258,7 +257,7 @@ class BootstrapTests(AnswererCase):
     def test_private_peer_ignored(self) -> None:
         public_point(self.pool, 1)
         conn = self.connection(1, private=True)
-        self.answerer.bootstrap(conn)
+        self.answerer.bootstrap(conn.link)
         self.assertEqual(self.session(conn).sent, [])
         self.assertNotIn("advertise_sent", self.kinds())
 
@@ -266,7 +265,7 @@ class BootstrapTests(AnswererCase):
         public_point(self.pool, 1)
         self.answerer = self.make_answerer(disable_peer_discovery=True)
         conn = self.connection(1)
-        self.answerer.bootstrap(conn)
+        self.answerer.bootstrap(conn.link)
         self.assertEqual(self.session(conn).sent, [])
         self.assertNotIn("advertise_sent", self.kinds())
 
@@ -275,7 +274,7 @@ class BootstrapTests(AnswererCase):
         public_point(self.pool, 1)
         conn = self.connection(1)
         self.session(conn).room = False
-        self.answerer.bootstrap(conn)
+        self.answerer.bootstrap(conn.link)
         self.assertEqual(self.session(conn).sent, [])
         self.assertNotIn("advertise_sent", self.kinds())
 
@@ -284,7 +283,7 @@ class BootstrapTests(AnswererCase):
         public_point(self.pool, 1)
         conn = self.connection(1)
         self.session(conn).write_closed = True
-        self.answerer.bootstrap(conn)
+        self.answerer.bootstrap(conn.link)
         self.assertNotIn("advertise_sent", self.kinds())
 
 
@@ -298,7 +297,7 @@ class AdvertiseTests(AnswererCase):
         new = [Point("10.2.0.3", 9732), Point("2001:db8::1", 9732)]
         conn = self.connection(1)
         self.events.clear()
-        self.answerer.advertise(conn, (trusted.point, untrusted.point, *new))
+        self.answerer.advertise(conn.link, (trusted.point, untrusted.point, *new))
         self.assertTrue(self.pool.points[trusted.point].trusted)
         self.assertFalse(self.pool.points[untrusted.point].trusted)
         for point in new:
@@ -313,14 +312,14 @@ class AdvertiseTests(AnswererCase):
         other = Point("10.2.0.8", 9732)
         self.pool.add_myself(mine)
         conn = self.connection(1)
-        self.answerer.advertise(conn, (mine, other))
+        self.answerer.advertise(conn.link, (mine, other))
         self.assertNotIn(mine, self.pool.points)
         self.assertIn(other, self.pool.points)
 
     def test_discovery_disabled(self) -> None:
         self.answerer = self.make_answerer(disable_peer_discovery=True)
         conn = self.connection(1)
-        self.answerer.advertise(conn, (Point("10.2.0.3", 9732),))
+        self.answerer.advertise(conn.link, (Point("10.2.0.3", 9732),))
         self.assertEqual(self.pool.points, {})
         self.assertNotIn("new_point", self.kinds())
 
@@ -332,8 +331,8 @@ class SendBootstrapTests(AnswererCase):
     def test_public_connections_only(self) -> None:
         public = self.connection(1)
         private = self.connection(2, private=True)
-        self.assertTrue(self.answerer.send_bootstrap(public))
-        self.assertFalse(self.answerer.send_bootstrap(private))
+        self.assertTrue(self.answerer.send_bootstrap(public.link))
+        self.assertFalse(self.answerer.send_bootstrap(private.link))
         self.assertEqual(self.session(public).sent, [Bootstrap()])
         self.assertEqual(self.session(private).sent, [])
         self.assertEqual(self.sources("bootstrap_sent"), [public.peer_id])
@@ -341,20 +340,20 @@ class SendBootstrapTests(AnswererCase):
     def test_discovery_disabled(self) -> None:
         self.answerer = self.make_answerer(disable_peer_discovery=True)
         conn = self.connection(1)
-        self.assertFalse(self.answerer.send_bootstrap(conn))
+        self.assertFalse(self.answerer.send_bootstrap(conn.link))
         self.assertEqual(self.session(conn).sent, [])
         self.assertNotIn("bootstrap_sent", self.kinds())
 
     def test_full_queue(self) -> None:
         conn = self.connection(1)
         self.session(conn).room = False
-        self.assertFalse(self.answerer.send_bootstrap(conn))
+        self.assertFalse(self.answerer.send_bootstrap(conn.link))
         self.assertNotIn("bootstrap_sent", self.kinds())
 
     def test_closed(self) -> None:
         conn = self.connection(1)
         self.session(conn).write_closed = True
-        self.assertFalse(self.answerer.send_bootstrap(conn))
+        self.assertFalse(self.answerer.send_bootstrap(conn.link))
 
 
 # -- Swap_request (recipient side) --------------------------------------------------------------
@@ -367,7 +366,7 @@ class SwapRequestTests(AnswererCase):
         self.other = self.connection(2)
 
     def request(self, point: Point = PROPOSED) -> None:
-        self.answerer.swap_request(self.source, point, peer(99))
+        self.answerer.swap_request(self.source.link, point, peer(99))
 
     def test_disabled(self) -> None:
         """swap_linger None: ignored silently (no swap_request_ignored event)."""
@@ -406,7 +405,7 @@ class SwapRequestTests(AnswererCase):
     def test_success_dropped_peer_gone(self) -> None:
         """D disconnected meanwhile: the success needs nothing more."""
         self.request()
-        del self.pool.connected_peers[self.other.peer_id]
+        self.pool.remove_connection(self.other)
         self.dials[0][1].callback(object())
         self.assertEqual(self.session(self.other).closes, [])
         self.assertIn("swap_success", self.kinds())
@@ -484,7 +483,7 @@ class SwapRequestTests(AnswererCase):
 
     def test_no_candidate(self) -> None:
         """No other public connection with a known port: nothing sent, nothing dialled."""
-        del self.pool.connected_peers[self.other.peer_id]
+        self.pool.remove_connection(self.other)
         self.connection(3, private=True)
         self.connection(4, port=None)
         closed = self.connection(5)
@@ -551,7 +550,7 @@ class SwapAckTests(AnswererCase):
         self.proposed = self.connection(2)
 
     def ack(self, point: Point = PROPOSED) -> None:
-        self.answerer.swap_ack(self.recipient, point, peer(99))
+        self.answerer.swap_ack(self.recipient.link, point, peer(99))
 
     def test_without_request(self) -> None:
         self.ack()
@@ -620,7 +619,7 @@ class SwapAckTests(AnswererCase):
         self.ack()
         self.assertEqual(self.answerer.latest_accepted_swap, 100)
         self.clock.advance(1)
-        self.answerer.swap_request(self.proposed, OTHER_PROPOSED, peer(98))
+        self.answerer.swap_request(self.proposed.link, OTHER_PROPOSED, peer(98))
         self.assertIn("swap_request_ignored", self.kinds())
         self.assertEqual(len(self.dials), 1)
 
@@ -711,19 +710,19 @@ class PrivateAnswererTests(AnswererCase):
     def test_bootstrap_ignored(self) -> None:
         public_point(self.pool, 1)
         conn = self.connection(1)
-        self.answerer.bootstrap(conn)
+        self.answerer.bootstrap(conn.link)
         self.assertEqual(self.session(conn).sent, [])
         self.assertNotIn("advertise_sent", self.kinds())
 
     def test_advertise_ignored(self) -> None:
         conn = self.connection(1)
-        self.answerer.advertise(conn, (Point("10.3.0.1", 9732),))
+        self.answerer.advertise(conn.link, (Point("10.3.0.1", 9732),))
         self.assertEqual(self.pool.points, {})
 
     def test_swap_request_ignored(self) -> None:
         conn = self.connection(1)
         self.connection(2)
-        self.answerer.swap_request(conn, PROPOSED, peer(99))
+        self.answerer.swap_request(conn.link, PROPOSED, peer(99))
         self.assertEqual(self.session(conn).sent, [])
         self.assertEqual(self.dials, [])
 
@@ -731,13 +730,13 @@ class PrivateAnswererTests(AnswererCase):
         conn = self.connection(1)
         other = self.connection(2)
         conn.last_sent_swap_request = (0.0, other.peer_id)
-        self.answerer.swap_ack(conn, PROPOSED, peer(99))
+        self.answerer.swap_ack(conn.link, PROPOSED, peer(99))
         self.assertEqual(self.dials, [])
 
     def test_nothing_sent(self) -> None:
         conn = self.connection(1)
         self.connection(2)
-        self.assertFalse(self.answerer.send_bootstrap(conn))
+        self.assertFalse(self.answerer.send_bootstrap(conn.link))
         self.assertFalse(self.answerer.send_swap_request())
         self.assertEqual(self.session(conn).sent, [])
 
@@ -773,21 +772,21 @@ class RecordingAnswerer(Answerer):
         super().__init__(*args, **kwargs)
         self.handled: list[tuple[float, object]] = []
 
-    def bootstrap(self, conn: P2PConnection) -> None:
+    def bootstrap(self, link: IPeerLink) -> None:
         self.handled.append((self.clock.seconds(), Bootstrap()))
 
-    def advertise(self, conn: P2PConnection, points: tuple[Point, ...]) -> None:
+    def advertise(self, link: IPeerLink, points: tuple[Point, ...]) -> None:
         self.handled.append((self.clock.seconds(), Advertise(points)))
 
-    def swap_request(self, conn: P2PConnection, point: Point, peer_id: PeerId) -> None:
+    def swap_request(self, link: IPeerLink, point: Point, peer_id: PeerId) -> None:
         self.handled.append((self.clock.seconds(), SwapRequest(point, peer_id)))
 
-    def swap_ack(self, conn: P2PConnection, point: Point, peer_id: PeerId) -> None:
+    def swap_ack(self, link: IPeerLink, point: Point, peer_id: PeerId) -> None:
         self.handled.append((self.clock.seconds(), SwapAck(point, peer_id)))
 
 
 class FailingAnswerer(Answerer):
-    def bootstrap(self, conn: P2PConnection) -> None:
+    def bootstrap(self, link: IPeerLink) -> None:
         raise RuntimeError("answerer bug")
 
 
@@ -901,7 +900,7 @@ class WorkerTests(AnswererCase):
         """The next read happens only after the handler's Deferred fires."""
         pending: list[Deferred[None]] = []
 
-        def message(conn: P2PConnection, message: object) -> Deferred[None]:
+        def message(link: IPeerLink, message: object) -> Deferred[None]:
             waiting: Deferred[None] = Deferred()
             pending.append(waiting)
             return waiting

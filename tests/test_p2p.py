@@ -393,7 +393,7 @@ class PrivateModeTests(P2PTestCase):
             b.pool.register_point(point_of(a))
             self.assertNotIn(point_of(a), b.pool.list_known_points())
             # a ignores Bootstrap: no Advertise comes back
-            self.assertTrue(b.answerer.send_bootstrap(connection) is False)
+            self.assertTrue(b.answerer.send_bootstrap(connection.link) is False)
             self.assertTrue(a.connections()[0].try_send(Bootstrap()))
             await c.connect(point_of(b))
             self.assertNotIn(point_of(a), b.pool.list_known_points())

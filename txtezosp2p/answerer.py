@@ -22,20 +22,18 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from . import _events as ev
+from .interfaces import IAnswerer, IPeerLink, IPool
 from .pool_state import Disconnected, PoolEvent, Running
 from .wire.encoding import Advertise, Bootstrap, SwapAck, SwapRequest
 from .wire.ids import PeerId, Point
-
-if TYPE_CHECKING:
-    from .connection import P2PConnection
-    from .pool import Pool
 
 _log = ev.logger("p2p.protocol")
 
@@ -45,12 +43,17 @@ ADVERTISE_SIZE = 50
 Connect = Callable[[Point], Deferred[Any]]
 
 
+@implementer(IAnswerer)
 class Answerer:
-    """The default answerer (public node)."""
+    """
+    The default answerer (public node).  ``connect`` dials a point (the
+    connect handler's, given by the composition root); without it, swaps
+    are answered but never carried out.
+    """
 
     def __init__(
         self,
-        pool: Pool,
+        pool: IPool,
         clock: IReactorTime,
         *,
         connect: Connect | None = None,
@@ -60,7 +63,6 @@ class Answerer:
     ) -> None:
         self.pool = pool
         self.clock = clock
-        #: Late-bound: the connect handler needs the answerer and vice versa.
         self.connect: Connect | None = connect
         self.swap_linger = swap_linger
         self.disable_peer_discovery = disable_peer_discovery
@@ -73,18 +75,18 @@ class Answerer:
 
     # -- discovery -----------------------------------------------------------
 
-    def bootstrap(self, conn: P2PConnection) -> None:
+    def bootstrap(self, link: IPeerLink) -> None:
         _log.debug(
-            "bootstrap from {peer_id}", event="bootstrap_received", peer_id=str(conn.peer_id)
+            "bootstrap from {peer_id}", event="bootstrap_received", peer_id=str(link.peer_id)
         )
-        self._event("bootstrap_received", conn.peer_id)
+        self._event("bootstrap_received", link.peer_id)
         if self.disable_peer_discovery:
             return
-        if conn.private:
+        if link.private:
             _log.warn(
                 "ignoring bootstrap from private peer {peer_id}",
                 event="private_node_request",
-                peer_id=str(conn.peer_id),
+                peer_id=str(link.peer_id),
             )
             return
         points = self.pool.list_known_points(ADVERTISE_SIZE, ignore_private=True)
@@ -95,49 +97,55 @@ class Answerer:
             event="get_points",
             medium="advertise",
             count=len(points),
-            peer_id=str(conn.peer_id),
+            peer_id=str(link.peer_id),
         )
-        if conn.try_send(Advertise(points)):
-            self._event("advertise_sent", conn.peer_id)
+        if link.send(Advertise(points)):
+            self._event("advertise_sent", link.peer_id)
         else:
             _log.warn(
                 "could not advertise to {peer_id}",
                 event="advertise_sending_failed",
-                peer_id=str(conn.peer_id),
+                peer_id=str(link.peer_id),
             )
 
-    def advertise(self, conn: P2PConnection, points: tuple[Point, ...]) -> None:
+    def advertise(self, link: IPeerLink, points: tuple[Point, ...]) -> None:
         _log.debug(
             "{count} points advertised by {peer_id}",
             event="advertise_received",
             count=len(points),
-            peer_id=str(conn.peer_id),
+            peer_id=str(link.peer_id),
         )
-        self._event("advertise_received", conn.peer_id)
+        self._event("advertise_received", link.peer_id)
         if self.disable_peer_discovery:
             return
         for point in points:
             self.pool.register_new_point(point)
 
-    def send_bootstrap(self, conn: P2PConnection) -> bool:
-        """Ask ``conn`` for points (maintenance does this when short of connections)."""
+    def send_bootstrap(self, link: IPeerLink) -> bool:
+        """Ask ``link`` for points (maintenance does this when short of connections)."""
         if self.disable_peer_discovery:
             _log.warn("peer discovery disabled", event="peer_discovery_disabled")
             return False
-        if conn.private:
+        if link.private:
             return False
-        if conn.try_send(Bootstrap()):
-            self._event("bootstrap_sent", conn.peer_id)
+        if link.send(Bootstrap()):
+            self._event("bootstrap_sent", link.peer_id)
             return True
         return False
 
     # -- swaps ---------------------------------------------------------------
 
-    def _public_with_port(self, exclude: P2PConnection | None = None) -> list[P2PConnection]:
+    def _links(self) -> list[IPeerLink]:
+        return [c.link for c in self.pool.connections()]
+
+    def _public_with_port(self, exclude: IPeerLink | None = None) -> list[IPeerLink]:
         return [
-            c
-            for c in self.pool.connections()
-            if c is not exclude and not c.private and c.point is not None and not c.closed
+            link
+            for link in self._links()
+            if link is not exclude
+            and not link.private
+            and link.point is not None
+            and not link.closed
         ]
 
     def send_swap_request(self) -> bool:
@@ -145,7 +153,7 @@ class Answerer:
         Propose to a random peer R another of our peers C (behaviour.md §7.4):
         needs two public connections with a known listening port.
         """
-        candidates = [c for c in self.pool.connections() if not c.private and not c.closed]
+        candidates = [link for link in self._links() if not link.private and not link.closed]
         if len(candidates) < 2:
             return False
         recipient = self.rng.choice(candidates)
@@ -154,20 +162,20 @@ class Answerer:
             return False
         proposal = self.rng.choice(proposals)
         assert proposal.point is not None
-        if not recipient.try_send(SwapRequest(proposal.point, proposal.peer_id)):
+        if not recipient.send(SwapRequest(proposal.point, proposal.peer_id)):
             return False
         recipient.last_sent_swap_request = (self.clock.seconds(), proposal.peer_id)
         self._event("swap_request_sent", recipient.peer_id)
         return True
 
-    def swap_request(self, conn: P2PConnection, point: Point, peer_id: PeerId) -> None:
+    def swap_request(self, link: IPeerLink, point: Point, peer_id: PeerId) -> None:
         _log.info(
             "swap request from {peer_id}: {point}",
             event="swap_request_received",
-            peer_id=str(conn.peer_id),
+            peer_id=str(link.peer_id),
             point=point.to_text(),
         )
-        self._event("swap_request_received", conn.peer_id)
+        self._event("swap_request_received", link.peer_id)
         if self.swap_linger is None:
             return
         now = self.clock.seconds()
@@ -179,38 +187,38 @@ class Answerer:
             _log.info(
                 "swap request from {peer_id} ignored",
                 event="swap_request_ignored",
-                peer_id=str(conn.peer_id),
+                peer_id=str(link.peer_id),
             )
-            self._event("swap_request_ignored", conn.peer_id)
+            self._event("swap_request_ignored", link.peer_id)
             return
-        others = self._public_with_port(exclude=conn)
+        others = self._public_with_port(exclude=link)
         if not others:
             _log.info("no swap candidate", event="no_swap_candidate")
             return
         dropped = self.rng.choice(others)
         assert dropped.point is not None
-        if not conn.try_send(SwapAck(dropped.point, dropped.peer_id)):
+        if not link.send(SwapAck(dropped.point, dropped.peer_id)):
             return
-        self._event("swap_ack_sent", conn.peer_id)
-        self._swap(conn, point, dropped.peer_id)
+        self._event("swap_ack_sent", link.peer_id)
+        self._swap(link, point, dropped.peer_id)
 
-    def swap_ack(self, conn: P2PConnection, point: Point, peer_id: PeerId) -> None:
+    def swap_ack(self, link: IPeerLink, point: Point, peer_id: PeerId) -> None:
         _log.info(
             "swap ack from {peer_id}: {point}",
             event="swap_ack_received",
-            peer_id=str(conn.peer_id),
+            peer_id=str(link.peer_id),
             point=point.to_text(),
         )
-        self._event("swap_ack_received", conn.peer_id)
-        if self.swap_linger is None or conn.last_sent_swap_request is None:
+        self._event("swap_ack_received", link.peer_id)
+        if self.swap_linger is None or link.last_sent_swap_request is None:
             return
         known = self.pool.points.get(point)
         if known is not None and isinstance(known.state, Running):
             return
-        _, proposed = conn.last_sent_swap_request
-        self._swap(conn, point, proposed)
+        _, proposed = link.last_sent_swap_request
+        self._swap(link, point, proposed)
 
-    def _swap(self, source: P2PConnection, point: Point, drop: PeerId) -> None:
+    def _swap(self, source: IPeerLink, point: Point, drop: PeerId) -> None:
         """Connect to ``point``; once connected, drop our connection to ``drop``."""
         if self.connect is None:
             return
@@ -226,7 +234,7 @@ class Answerer:
             self._event("swap_success", source.peer_id)
             victim = self.pool.connection_for_peer(drop)
             if victim is not None:
-                victim.disconnect("peer swapped")
+                victim.link.disconnect("peer swapped")
 
         def failed(failure: Failure) -> None:
             self.latest_accepted_swap = self.latest_successful_swap
@@ -242,42 +250,43 @@ class Answerer:
 
     # -- application messages ------------------------------------------------
 
-    def message(self, conn: P2PConnection, message: object) -> Deferred[None]:
-        return conn.push_app_message(message)
+    def message(self, link: IPeerLink, message: object) -> Deferred[None]:
+        queued: Deferred[None] = link.push_message(message)
+        return queued
 
 
 class PrivateAnswerer(Answerer):
     """The answerer of a private node: control messages are ignored (behaviour.md §7.5)."""
 
-    def bootstrap(self, conn: P2PConnection) -> None:
+    def bootstrap(self, link: IPeerLink) -> None:
         _log.warn(
             "private node: bootstrap from {peer_id} ignored",
             event="private_node_peers_request",
-            peer_id=str(conn.peer_id),
+            peer_id=str(link.peer_id),
         )
 
-    def advertise(self, conn: P2PConnection, points: tuple[Point, ...]) -> None:
+    def advertise(self, link: IPeerLink, points: tuple[Point, ...]) -> None:
         _log.warn(
             "private node: advertise from {peer_id} ignored",
             event="private_node_new_peers",
-            peer_id=str(conn.peer_id),
+            peer_id=str(link.peer_id),
         )
 
-    def swap_request(self, conn: P2PConnection, point: Point, peer_id: PeerId) -> None:
+    def swap_request(self, link: IPeerLink, point: Point, peer_id: PeerId) -> None:
         _log.warn(
             "private node: swap request from {peer_id} ignored",
             event="private_node_swap_request",
-            peer_id=str(conn.peer_id),
+            peer_id=str(link.peer_id),
         )
 
-    def swap_ack(self, conn: P2PConnection, point: Point, peer_id: PeerId) -> None:
+    def swap_ack(self, link: IPeerLink, point: Point, peer_id: PeerId) -> None:
         _log.warn(
             "private node: swap ack from {peer_id} ignored",
             event="private_node_swap_ack",
-            peer_id=str(conn.peer_id),
+            peer_id=str(link.peer_id),
         )
 
-    def send_bootstrap(self, conn: P2PConnection) -> bool:
+    def send_bootstrap(self, link: IPeerLink) -> bool:
         return False
 
     def send_swap_request(self) -> bool:

@@ -43,11 +43,17 @@ from zope.interface import implementer
 
 from . import _events as ev
 from .admission import admission_policy
-from .answerer import Answerer
 from .connection import P2PConnection
-from .interfaces import EndpointFactory, IAdmissionPolicy, IAuthenticationGate, IConnectHandler
+from .interfaces import (
+    EndpointFactory,
+    IAdmissionPolicy,
+    IAnswerer,
+    IAuthenticationGate,
+    IConnectHandler,
+    IIOScheduler,
+    IPool,
+)
 from .limits import ConnectionBounds, Limits
-from .pool import Pool
 from .pool_state import (
     Accepted,
     Disconnected,
@@ -146,12 +152,12 @@ class ConnectHandler:
     def __init__(
         self,
         endpoint_factory: EndpointFactory,
-        pool: Pool,
+        pool: IPool,
         session_config: SessionConfig,
-        answerer: Answerer,
+        answerer: IAnswerer,
         *,
         clock: IReactorTime,
-        scheduler: Any = None,
+        scheduler: IIOScheduler | None = None,
         private_mode: bool = False,
         disable_peer_discovery: bool = False,
         maintenance: bool = True,
@@ -181,7 +187,6 @@ class ConnectHandler:
         self.failures: Counter[str] = Counter()
         self._new_connection_hooks: list[NewConnectionHook] = []
         self._disconnection_hooks: list[DisconnectionHook] = []
-        self.answerer.connect = self.connect
 
     # -- hooks ---------------------------------------------------------------
 
@@ -483,11 +488,12 @@ class ConnectHandler:
         peer_id = info.peer_id
         if attempt.point_info is not None:
             attempt.point_info.set_running(now, peer_id, known_public=not info.private_node)
-            self.pool.connected_points[attempt.point_info.point] = connection
         attempt.peer_info.set_running(now, info.id_point)
-        self.pool.connected_peers[peer_id] = connection
         connection.point_info = attempt.point_info
         connection.peer_info = attempt.peer_info
+        self.pool.add_connection(
+            connection, attempt.point_info.point if attempt.point_info is not None else None
+        )
         self.pool.emit(
             PoolEvent("connection_established", connection_id=info.id_point, peer_id=peer_id)
         )
@@ -579,15 +585,11 @@ class ConnectHandler:
         requested = connection.requested
         point_info: PointInfo | None = connection.point_info
         peer_info: PeerInfo = connection.peer_info
-        if point_info is not None:
-            if isinstance(point_info.state, Running):
-                point_info.set_disconnected(now, self.pool.reconnection, requested=requested)
-            if self.pool.connected_points.get(point_info.point) is connection:
-                del self.pool.connected_points[point_info.point]
+        if point_info is not None and isinstance(point_info.state, Running):
+            point_info.set_disconnected(now, self.pool.reconnection, requested=requested)
         if isinstance(peer_info.state, Running):
             peer_info.set_disconnected(now, requested=requested)
-        if self.pool.connected_peers.get(connection.peer_id) is connection:
-            del self.pool.connected_peers[connection.peer_id]
+        self.pool.remove_connection(connection)
         self.pool.emit(PoolEvent("disconnection", peer_id=connection.peer_id))
         _log.info(
             "disconnected from {peer_id}: {reason}",

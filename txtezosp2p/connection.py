@@ -30,7 +30,7 @@ from zope.interface import implementer
 
 from . import _events as ev
 from ._queue import BoundedQueue
-from .interfaces import IP2PConnection
+from .interfaces import IAnswerer, IP2PConnection, IPeerLink
 from .wire.encoding import Advertise, Bootstrap, Disconnect, SwapAck, SwapRequest
 from .wire.errors import (
     ConnectionClosed,
@@ -42,7 +42,6 @@ from .wire.errors import (
 from .wire.ids import ConnectionId, PeerId, Point
 
 if TYPE_CHECKING:
-    from .answerer import Answerer
     from .session import ConnectionInfo, Session
     from .wire.stats import Stat
 
@@ -63,6 +62,56 @@ COOLDOWNS: dict[type, float] = {
 }
 
 
+@implementer(IPeerLink)
+class PeerLink:
+    """
+    What the answerer is given of a connection (Octez's
+    ``P2p_answerer.conn_info``): the peer, ``send`` for control messages,
+    ``push_message`` for application messages, ``disconnect``.
+    """
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: P2PConnection) -> None:
+        self._connection = connection
+
+    @property
+    def peer_id(self) -> PeerId:
+        return self._connection.peer_id
+
+    @property
+    def point(self) -> Point | None:
+        return self._connection.point
+
+    @property
+    def private(self) -> bool:
+        return self._connection.private
+
+    @property
+    def closed(self) -> bool:
+        return self._connection.closed
+
+    @property
+    def last_sent_swap_request(self) -> tuple[float, PeerId] | None:
+        return self._connection.last_sent_swap_request
+
+    @last_sent_swap_request.setter
+    def last_sent_swap_request(self, value: tuple[float, PeerId] | None) -> None:
+        self._connection.last_sent_swap_request = value
+
+    def send(self, message: object) -> bool:
+        return self._connection.try_send(message)
+
+    def push_message(self, message: object) -> Deferred[None]:
+        return self._connection.push_app_message(message)
+
+    def disconnect(self, reason: str) -> Deferred[None]:
+        return self._connection.disconnect(reason)
+
+    def __repr__(self) -> str:
+        return f"<PeerLink {self._connection.peer_id}>"
+
+
 @implementer(IP2PConnection)
 class P2PConnection:
     """One running connection: its session, its worker, its application queue."""
@@ -72,7 +121,7 @@ class P2PConnection:
         session: Session,
         *,
         clock: IReactorTime,
-        answerer: Answerer,
+        answerer: IAnswerer,
         app_queue_size: int | None = 10,
         on_decoding_error: Callable[[P2PConnection, P2PError], None] | None = None,
     ) -> None:
@@ -80,6 +129,8 @@ class P2PConnection:
         self.session = session
         self.clock = clock
         self.answerer = answerer
+        #: The narrow view of this connection the answerer works with.
+        self.link = PeerLink(self)
         self.info: ConnectionInfo = session.info
         self.peer_id: PeerId = self.info.peer_id
         self.id_point: ConnectionId = self.info.id_point
@@ -177,16 +228,16 @@ class P2PConnection:
         return self._sleep.addCallback(handle)
 
     def _handle(self, message: object) -> Any:
-        answerer = self.answerer
+        answerer, link = self.answerer, self.link
         if isinstance(message, Bootstrap):
-            return answerer.bootstrap(self)
+            return answerer.bootstrap(link)
         if isinstance(message, Advertise):
-            return answerer.advertise(self, message.points)
+            return answerer.advertise(link, message.points)
         if isinstance(message, SwapRequest):
-            return answerer.swap_request(self, message.point, message.peer_id)
+            return answerer.swap_request(link, message.point, message.peer_id)
         if isinstance(message, SwapAck):
-            return answerer.swap_ack(self, message.point, message.peer_id)
-        return answerer.message(self, message)
+            return answerer.swap_ack(link, message.point, message.peer_id)
+        return answerer.message(link, message)
 
     def _handler_failed(self, failure: Failure) -> None:
         if failure.check(CancelledError) or self.closed:

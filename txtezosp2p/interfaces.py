@@ -148,23 +148,120 @@ class IIOScheduler(Interface):
 
 
 class IPool(Interface):
-    """Known points and peers, running connections (Octez ``P2p_pool``)."""
+    """
+    Known points and peers, running connections (Octez ``P2p_pool``): a
+    passive store that the connect handler, the answerer and maintenance
+    change, and that tells watchers and triggers what changed.
+    """
 
+    acl = Attribute("The node's ``IACL``.")
+    reconnection = Attribute("The ``ReconnectionConfig`` of point delays.")
     points = Attribute("Known points: ``Point`` to ``PointInfo``.")
     peers = Attribute("Known peers: ``PeerId`` to ``PeerInfo``.")
     active_connections = Attribute("Number of running connections.")
+    too_few_connections = Attribute("Trigger: fewer than ``min_connections``.")
+    too_many_connections = Attribute("Trigger: ``max_connections`` reached.")
+    new_peer = Attribute("Trigger: a peer id was registered.")
+    new_point = Attribute("Trigger: a point was registered.")
+    new_connection = Attribute("Trigger: a connection started running.")
 
     def register_point(point: Any, trusted: Any = None, expected_peer_id: Any = None) -> Any:
         """Find or create a point."""
 
+    def register_new_point(point: Any, trusted: Any = None) -> Any:
+        """Like ``register_point`` for points we were told about; None for our own."""
+
+    def forget_point(point: Any) -> None:
+        """Drop a disconnected point."""
+
+    def add_myself(point: Any) -> None:
+        """Remember ``point`` as one of ours."""
+
     def register_peer(peer_id: Any) -> Any:
         """Find or create a peer."""
+
+    def get_peer_metadata(peer_id: Any) -> Any:
+        """The upper layer's metadata about a peer."""
+
+    def set_peer_metadata(peer_id: Any, metadata: Any) -> None:
+        """Set the upper layer's metadata about a peer."""
 
     def list_known_points(size: int = 50, ignore_private: bool = True) -> Any:
         """Points worth telling others about."""
 
+    def add_connection(connection: Any, point: Any) -> None:
+        """Register a running connection, by peer id and by ``point`` (if known)."""
+
+    def remove_connection(connection: Any) -> None:
+        """Forget a connection that ended."""
+
+    def connections() -> Any:
+        """The running connections."""
+
+    def connection_for_peer(peer_id: Any) -> Any:
+        """The running connection to a peer, or None."""
+
+    def connection_for_point(point: Any) -> Any:
+        """The running connection to a point, or None."""
+
+    def emit(event: Any) -> None:
+        """Tell every watcher about ``event``."""
+
     def watch(watcher: Any) -> Any:
         """Call ``watcher`` with every pool event; returns a function to stop."""
+
+    def triggers_held() -> Any:
+        """A context manager postponing the triggers to its end."""
+
+
+class IPeerLink(Interface):
+    """
+    What the answerer sees of a running connection (Octez's
+    ``P2p_answerer.conn_info``): who the peer is, a way to send it a control
+    message, a way to hand over an application message, and a close.
+    """
+
+    peer_id = Attribute("The remote peer id.")
+    point = Attribute("The remote listening point, or None.")
+    private = Attribute("Whether the remote is a private node.")
+    closed = Attribute("Whether the connection is closed.")
+    last_sent_swap_request = Attribute(
+        "``(time, proposed peer id)`` of our last Swap_request on this link, or None."
+    )
+
+    def send(message: Any) -> bool:
+        """Queue a control message if there is room; False if dropped or closed."""
+
+    def push_message(message: Any) -> Any:
+        """Hand an application message to the upper layer (a Deferred, waits while full)."""
+
+    def disconnect(reason: str) -> Any:
+        """Close the connection."""
+
+
+class IAnswerer(Interface):
+    """Reactions to the P2P control messages (Octez ``P2p_protocol``)."""
+
+    def bootstrap(link: IPeerLink) -> Any:
+        """A Bootstrap from ``link``."""
+
+    def advertise(link: IPeerLink, points: Any) -> Any:
+        """An Advertise of ``points`` from ``link``."""
+
+    def swap_request(link: IPeerLink, point: Any, peer_id: Any) -> Any:
+        """A Swap_request from ``link``."""
+
+    def swap_ack(link: IPeerLink, point: Any, peer_id: Any) -> Any:
+        """A Swap_ack from ``link``."""
+
+    def message(link: IPeerLink, message: Any) -> Any:
+        """An application message from ``link``."""
+
+    def send_bootstrap(link: IPeerLink) -> bool:
+        """Ask ``link`` for points."""
+
+    def send_swap_request() -> bool:
+        """Propose a swap to a random peer."""
 
 
 class IAdmissionPolicy(Interface):
@@ -211,6 +308,7 @@ class IP2PConnection(Interface):
     peer_id = Attribute("The remote peer id.")
     id_point = Attribute("The remote ``ConnectionId``.")
     info = Attribute("The ``ConnectionInfo`` of the handshake.")
+    link = Attribute("The ``IPeerLink`` the answerer is given.")
 
     def send(message: Any) -> Any:
         """Queue ``message``; a Deferred firing once queued."""

@@ -305,7 +305,7 @@ class MaintenanceService(Service):
             return
         for connection in self.pool.connections():
             if not connection.private:
-                self.answerer.send_bootstrap(connection)
+                self.answerer.send_bootstrap(connection.link)
         if self.wake_discovery is not None:
             self.wake_discovery()
         await self._wait(

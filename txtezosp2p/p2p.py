@@ -139,6 +139,7 @@ class P2P(Service):
         self.answerer = answerer_class(
             self.pool,
             self.clock,
+            connect=self._dial_for_swap,
             swap_linger=limits.swap_linger,
             disable_peer_discovery=config.disable_peer_discovery,
             rng=self.rng,
@@ -280,6 +281,11 @@ class P2P(Service):
             self.discovery.startService()
         if self.maintenance is not None:
             self.maintenance.startService()
+
+    def _dial_for_swap(self, point: Point) -> Deferred[P2PConnection]:
+        # the answerer and the connect handler need each other: the handler is
+        # built after the answerer, so the answerer dials through this method
+        return self.handler.connect(point)
 
     def _wake_discovery(self) -> None:
         if self.discovery is not None:
@@ -523,7 +529,7 @@ class P2P(Service):
 
     def send_bootstrap(self) -> int:
         """Ask every public peer for points (what maintenance does when short of peers)."""
-        return sum(self.answerer.send_bootstrap(c) for c in self.connections())
+        return sum(self.answerer.send_bootstrap(c.link) for c in self.connections())
 
     # -- metadata ------------------------------------------------------------
 

@@ -380,5 +380,19 @@ class Pool:
     def connection_for_point(self, point: Point) -> Any:
         return self.connected_points.get(point)
 
+    def add_connection(self, connection: Any, point: Point | None) -> None:
+        """Register a running connection, by peer id and, if known, by point."""
+        self.connected_peers[connection.peer_id] = connection
+        if point is not None:
+            self.connected_points[point] = connection
+
+    def remove_connection(self, connection: Any) -> None:
+        """Forget a connection that ended (not its successor, if one took its place)."""
+        point_info, peer_id = connection.point_info, connection.peer_id
+        if point_info is not None and self.connected_points.get(point_info.point) is connection:
+            del self.connected_points[point_info.point]
+        if self.connected_peers.get(peer_id) is connection:
+            del self.connected_peers[peer_id]
+
     def connections(self) -> list[Any]:
         return list(self.connected_peers.values())
