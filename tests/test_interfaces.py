@@ -41,3 +41,50 @@ class InterfaceTests(SynchronousTestCase):
 
     def test_identity_store(self) -> None:
         verifyObject(IIdentityStore, IdentityFile(self.mktemp()))
+
+
+class TopologyInterfaceTests(SynchronousTestCase):
+    """Every topology component provides its interface; the answerer sees only a link."""
+
+    def test_topology(self) -> None:
+        from txtezosp2p.answerer import Answerer, PrivateAnswerer
+        from txtezosp2p.interfaces import (
+            IACL,
+            IP2P,
+            IAnswerer,
+            IConnectHandler,
+            IIOScheduler,
+            IPool,
+        )
+        from txtezosp2p.limits import Limits
+        from txtezosp2p.p2p import P2P, P2PConfig, faked_network
+
+        clock = Clock()
+        p2p = P2P(
+            clock,
+            P2PConfig(identity=IDENTITY_A, versions=SANDBOX_VERSIONS),
+            Limits(maintenance_idle_time=None),
+            clock=clock,
+        )
+        verifyObject(IP2P, p2p)
+        verifyObject(IP2P, faked_network())
+        verifyObject(IACL, p2p.acl)
+        verifyObject(IPool, p2p.pool)
+        verifyObject(IConnectHandler, p2p.handler)
+        verifyObject(IAuthenticationGate, p2p.handler)
+        verifyObject(IIOScheduler, p2p.scheduler)
+        verifyObject(IAnswerer, p2p.answerer)
+        verifyObject(IAnswerer, Answerer(p2p.pool, clock))
+        verifyObject(IAnswerer, PrivateAnswerer(p2p.pool, clock))
+
+    def test_connection_and_link(self) -> None:
+        from txtezosp2p.interfaces import IP2PConnection, IPeerLink
+
+        from .test_answerer import AnswererCase
+
+        case = AnswererCase()
+        case.setUp()
+        connection = case.connection(1)
+        verifyObject(IP2PConnection, connection)
+        verifyObject(IPeerLink, connection.link)
+        self.assertEqual(connection.link.peer_id, connection.peer_id)
