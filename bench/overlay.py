@@ -1,0 +1,125 @@
+"""
+``python -m bench.overlay [--quick] [--only NAME ...]``: the overlay's bars,
+measured with the network simulator (``tezos-p2p simulate``) for both
+admission policies, each run in its own process (so that its peak memory is
+its own).  Prints one JSON document; ``--markdown`` prints the tables of
+docs/performance.md instead.  A full run takes about an hour on two cores.
+
+Sections:
+
+* ``small``: nodes joining one after the other 5 s apart, each given only the
+  first as a peer: 12 nodes with ``--connections 6`` (the network of the
+  issue that exposed Octez's flaw), 20 and 50 nodes with ``--connections
+  10``; ten seeds each;
+* ``sequential``: the same at 1,000 nodes (one per second);
+* ``churn``: 1,000 nodes, 30% leave and rejoin every period for 10 periods;
+* ``partition``: 1,000 nodes split in two halves for 3 periods, then healed;
+* ``sybil``: 1,000 honest nodes, then 100 attackers from four /16 networks;
+* ``broadcast``: a flood from one node of a formed 1,000-node network;
+* ``scale``: a 30-period formation-and-churn run of 1,000 nodes, and a
+  formation of 10,000 nodes (wall time and peak memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from typing import Any
+
+SECTIONS = ("small", "sequential", "churn", "partition", "sybil", "broadcast", "scale")
+POLICIES = ("elastic", "octez")
+
+
+def simulate(*args: str) -> dict[str, Any]:
+    """One ``tezos-p2p simulate`` run in a fresh process; its JSON report."""
+    command = [sys.executable, "-m", "txtezosp2p.node.cli", "simulate", *args, "--json"]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+def small(quick: bool) -> list[dict[str, Any]]:
+    rows = []
+    seeds = range(3 if quick else 10)
+    for nodes, connections in ((12, 6), (20, 10), (50, 10)):
+        for policy in POLICIES:
+            runs = [
+                simulate(
+                    "formation",
+                    "--nodes",
+                    str(nodes),
+                    "--connections",
+                    str(connections),
+                    "--join-rate",
+                    "0.2",
+                    "--periods",
+                    "5",
+                    "--admission",
+                    policy,
+                    "--seed",
+                    str(seed),
+                )
+                for seed in seeds
+            ]
+            rows.append(
+                {
+                    "nodes": nodes,
+                    "connections": connections,
+                    "admission": policy,
+                    "seeds": len(runs),
+                    "starved_total": sum(r["starved_nodes"] for r in runs),
+                    "runs_with_starved": sum(1 for r in runs if r["starved_nodes"]),
+                    "starved_max": max(r["starved_nodes"] for r in runs),
+                    "handshakes_per_node_median": sorted(
+                        r["handshakes_per_node"]["median"] for r in runs
+                    )[len(runs) // 2],
+                    "max_degree_ever": max(r["max_degree_ever"] for r in runs),
+                }
+            )
+    return rows
+
+
+def per_policy(*args: str) -> dict[str, Any]:
+    return {policy: simulate(*args, "--admission", policy) for policy in POLICIES}
+
+
+def sections(quick: bool) -> dict[str, Any]:
+    nodes = "300" if quick else "1000"
+    return {
+        "small": lambda: small(quick),
+        "sequential": lambda: per_policy(
+            "formation", "--nodes", nodes, "--join-rate", "1", "--periods", "5"
+        ),
+        "churn": lambda: per_policy(
+            "churn", "--nodes", nodes, "--fraction", "0.3", "--periods", "10", "--warmup", "5"
+        ),
+        "partition": lambda: per_policy("partition", "--nodes", nodes),
+        "sybil": lambda: per_policy("sybil", "--nodes", nodes, "--fraction", "0.1"),
+        "broadcast": lambda: per_policy("broadcast", "--nodes", nodes),
+        "scale": lambda: {
+            "formation_and_churn_1000_30_periods": simulate(
+                "churn", "--nodes", nodes, "--warmup", "5", "--periods", "22", "--settle", "3"
+            ),
+            "formation_10000": simulate(
+                "formation", "--nodes", "2000" if quick else "10000", "--periods", "3"
+            ),
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.overlay")
+    parser.add_argument("--quick", action="store_true", help="smaller networks, fewer seeds")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    args = parser.parse_args(argv)
+    chosen = sections(args.quick)
+    results = {name: chosen[name]() for name in (args.only or SECTIONS)}
+    json.dump(results, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
