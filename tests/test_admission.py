@@ -108,7 +108,7 @@ class PolicyTests(SynchronousTestCase):
         self.assertNotIn(keeper, victims)
 
     def test_elastic_victims(self) -> None:
-        """Crowded groups first, then incoming, then past the grace; never trusted or the core."""
+        """Crowded groups first, then past the grace, then incoming; never trusted or the core."""
         policy = ElasticAdmission(max_threshold=8, max_connections=10, grace=30, core=1)
         oldest = _Conn("1.1.1.1", established_at=0)
         trusted = _Conn("2.1.1.1", established_at=1, peer_info=_Info(trusted=True))
@@ -119,12 +119,11 @@ class PolicyTests(SynchronousTestCase):
         everyone = [oldest, trusted, *sybils, outgoing, old, young]
         victims = policy.victims(everyone, 10, 100.0, random.Random(2))
         # two of the three from one /16 go first; the last one is then a group of
-        # its own, ranked like the others: incoming past the grace, incoming in
-        # the grace, then outgoing
+        # its own, ranked like the others: past the grace (incoming, then
+        # outgoing) before those within it
         self.assertEqual(len(set(victims[:2]) & set(sybils)), 2)
-        self.assertEqual(victims[2], old)
-        self.assertEqual(set(victims[3:5]), {young, *(set(sybils) - set(victims[:2]))})
-        self.assertEqual(victims[5:], [outgoing])
+        self.assertEqual(victims[2:4], [old, outgoing])
+        self.assertEqual(set(victims[4:]), {young, *(set(sybils) - set(victims[:2]))})
         self.assertEqual(policy.victims(everyone, 2, 100.0, random.Random(2))[:2], victims[:2])
 
 

@@ -21,11 +21,14 @@ and always lets a newcomer in while there is room:
 * **trimming** is still maintenance's too-many step (above
   ``max_threshold``, down to ``max_target``), but chooses its victims, as
   Bitcoin Core's inbound eviction does, among connections that are neither
-  trusted nor younger than the grace period (``maintenance_idle_time / 4``,
-  the time a newcomer needs to find its other peers), preferring incoming
-  ones, and each time from the network group (/16 of IPv4, /32 of IPv6)
-  holding the most of them: many peers from few networks, the mark of a
-  Sybil flood, go first; a random one within the group.
+  trusted nor among the longest-lived (the node's stable core), each time
+  from the network group (/16 of IPv4, /32 of IPv6) holding the most of the
+  node's peers (many peers from few networks, the mark of a Sybil flood, go
+  first), then connections past the grace period (``maintenance_idle_time /
+  4``, the time a newcomer needs to find its other peers) before younger
+  ones, incoming before outgoing; ties broken at random.
+
+docs/admission.md explains the choice and its measurements.
 """
 
 from __future__ import annotations
@@ -131,14 +134,15 @@ class ElasticAdmission:
                 groups[key] = groups.get(key, 0) + 1
         chosen: list[Any] = []
         while len(chosen) < count and candidates:
-            # the most crowded network group first; then incoming before
-            # outgoing (maintenance chose those), connections past their
-            # grace before new ones; ties broken at random
+            # the most crowded network group first; then connections past
+            # their grace before new ones (a newcomer needs time to find its
+            # other peers), incoming before outgoing (maintenance chose those);
+            # ties broken at random
             ranked = [
                 (
                     -groups[network_group(c.id_point.addr)],
-                    not c.incoming,
                     now - c.established_at < self.grace,
+                    not c.incoming,
                     rng.random(),
                     index,
                 )

@@ -69,6 +69,20 @@ def _form(sim: Simulation, join_rate: float | None) -> float:
     return when
 
 
+def _activity(sim: Simulation) -> Counter[str]:
+    """
+    How much the overlay moves: connections made, successful swaps, and
+    maintenance steps out of the band (too few or too many), so far.
+    """
+    total: Counter[str] = Counter()
+    for node in sim.nodes:
+        total["new_connections"] += node.connections_made
+        if node.p2p is not None:
+            total["swaps"] += node.p2p.counters["swap_success"]
+            total["maintenance_steps"] += node.p2p.counters["maintenance_started"]
+    return total
+
+
 def _ticker(sim: Simulation, progress: Progress | None, label: str) -> Callable[[float], None]:
     def tick(now: float) -> None:
         if progress is not None:
@@ -94,9 +108,19 @@ def formation(
     sim = Simulation(config)
     last = _form(sim, join_rate)
     end = last + periods * sim.period
-    sim.run_until(end, step=sim.period, every=_ticker(sim, progress, "formation"))
+    tick = _ticker(sim, progress, "formation")
+    # the last periods (two at most) measure how much the formed network still moves
+    window = min(2.0, periods / 2) * sim.period
+    sim.run_until(end - window, step=sim.period, every=tick)
+    before = _activity(sim)
+    sim.run_until(end, step=sim.period, every=tick)
+    after = _activity(sim)
     report = Report("formation", _parameters(config, periods=periods, join_rate=join_rate))
     report.figures.update(overlay_figures(sim))
+    scale = max(len(sim.online()), 1) * (window / sim.period)
+    report.figures["per_node_per_period_at_the_end"] = {
+        kind: round((after[kind] - before[kind]) / scale, 3) for kind in after
+    }
     report.figures.update(run_figures(sim, time.perf_counter() - started))
     return report
 
