@@ -7,10 +7,12 @@ components, sampled diameter, time spent below ``min_connections``).
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import random
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import attrs
 from twisted.internet.defer import Deferred
@@ -157,6 +159,18 @@ class Simulation:
         """Run ``action`` at simulated time ``when``."""
         self.clock.callLater(max(when - self.clock.seconds(), 0.0), action)
 
+    @contextmanager
+    def _collecting_less(self) -> Iterator[None]:
+        # A simulation makes and drops millions of objects while keeping a
+        # large live heap: with the default thresholds the collector spends
+        # a fifth of the time rescanning it.  Fewer young collections halve that.
+        previous = gc.get_threshold()
+        gc.set_threshold(max(previous[0], 10_000), previous[1], previous[2])
+        try:
+            yield
+        finally:
+            gc.set_threshold(*previous)
+
     def run_until(
         self,
         when: float,
@@ -165,12 +179,13 @@ class Simulation:
         every: Callable[[float], None] | None = None,
     ) -> None:
         """Advance the clock to ``when``, calling ``every(now)`` each ``step`` seconds."""
-        if step is None or every is None:
-            self.clock.run_until(when)
-            return
-        while self.clock.seconds() < when:
-            self.clock.run_until(min(self.clock.seconds() + step, when))
-            every(self.clock.seconds())
+        with self._collecting_less():
+            if step is None or every is None:
+                self.clock.run_until(when)
+                return
+            while self.clock.seconds() < when:
+                self.clock.run_until(min(self.clock.seconds() + step, when))
+                every(self.clock.seconds())
 
     @property
     def now(self) -> float:

@@ -168,7 +168,7 @@ def _parse_port(text: str) -> int:
     return port
 
 
-@attrs.frozen(order=True)
+@attrs.frozen(order=True, cache_hash=True)
 class Point:
     """A reachable address: ``(IPv6 address, TCP port)``."""
 
@@ -241,7 +241,7 @@ def _point_text(addr: IPv6, port: int) -> str:
     return f"[{addr.compressed}]:{port}"
 
 
-@attrs.frozen(order=True)
+@attrs.frozen(order=True, cache_hash=True)
 class ConnectionId:
     """
     Where a connection comes from: the remote address and, when known, its
