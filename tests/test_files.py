@@ -1,19 +1,24 @@
 # -*- test-case-name: tests.test_files -*-
 """
-Tests for :func:`txtezosp2p._files.atomic_write`: content and mode, atomic
-replacement, no temporary file left behind, and the old file intact when
-writing fails part of the way.
+Tests for :mod:`txtezosp2p._files`: ``atomic_write`` (content and mode,
+atomic replacement, no temporary file left behind, the old file intact when
+writing fails part of the way) and the removal of the temporary files that
+crashed writers leave.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.helpers import capture_events, named
 from txtezosp2p import _files
-from txtezosp2p._files import atomic_write
+from txtezosp2p._files import STALE_TEMP_AGE, atomic_write, pid_alive, remove_stale_temp_files
 
 #: The ``os`` module as ``_files`` sees it (patching its attributes patches ``os``).
 FILES_OS = vars(_files)["os"]
@@ -168,3 +173,150 @@ class AtomicWriteTests(SynchronousTestCase):
         self.assertEqual(self.read(), b"new")
         self.assertEqual(len(file_fds), 1)
         self.assertOnlyTarget()
+
+
+class StaleTempFilesTests(SynchronousTestCase):
+    """
+    :func:`remove_stale_temp_files`: only the temporary files of the given
+    file, only those of dead writers or older than the age limit.
+    """
+
+    NOW = 1_767_225_600.0
+
+    def setUp(self) -> None:
+        self.directory = os.path.abspath(self.mktemp())
+        os.makedirs(self.directory)
+        self.path = os.path.join(self.directory, "peers.json")
+        self.events = capture_events(self)
+
+    def make(self, name: str, age: float = 0.0) -> str:
+        path = os.path.join(self.directory, name)
+        with open(path, "wb") as handle:
+            handle.write(b"[{partial")
+        os.utime(path, (self.NOW - age, self.NOW - age))
+        return path
+
+    def remove(self, alive: set[int] | None = None) -> list[str]:
+        living = alive or set()
+        removed = remove_stale_temp_files(
+            self.path, now=lambda: self.NOW, alive=lambda pid: pid in living
+        )
+        return sorted(os.path.basename(path) for path in removed)
+
+    def test_name_records_the_writer(self) -> None:
+        """The temporary file of a write is ``<name>.<pid>.<random>.tmp``."""
+        names: list[str] = []
+        real_replace = os.replace
+
+        def replace(source: str, target: str) -> None:
+            names.append(os.path.basename(source))
+            real_replace(source, target)
+
+        self.patch(FILES_OS, "replace", replace)
+        atomic_write(self.path, b"[]")
+        [name] = names
+        self.assertRegex(name, rf"\Apeers\.json\.{os.getpid()}\.[a-z0-9_]{{8}}\.tmp\Z")
+
+    def test_dead_writer(self) -> None:
+        self.make("peers.json.4242.abcd_123.tmp")
+        self.make("peers.json.4343.abcd_123.tmp")
+        self.assertEqual(self.remove(alive={4343}), ["peers.json.4242.abcd_123.tmp"])
+        self.assertEqual(sorted(os.listdir(self.directory)), ["peers.json.4343.abcd_123.tmp"])
+        [event] = named(self.events, "stale_temp_files_removed")
+        self.assertEqual(event["count"], 1)
+        self.assertEqual(event["files"], ["peers.json.4242.abcd_123.tmp"])
+
+    def test_own_pid_is_a_previous_life(self) -> None:
+        """
+        A file named with this process's pid was left by an earlier process
+        with the same pid (pid 1 in a container): this one has not written yet.
+        """
+        self.make(f"peers.json.{os.getpid()}.abcd_123.tmp")
+        self.assertEqual(
+            self.remove(alive={os.getpid()}), [f"peers.json.{os.getpid()}.abcd_123.tmp"]
+        )
+
+    def test_age(self) -> None:
+        """A living (or reused) pid protects a file for ``STALE_TEMP_AGE`` seconds."""
+        self.make("peers.json.4343.young___.tmp", age=STALE_TEMP_AGE - 1)
+        self.make("peers.json.4343.old_____.tmp", age=STALE_TEMP_AGE + 1)
+        self.assertEqual(self.remove(alive={4343}), ["peers.json.4343.old_____.tmp"])
+
+    def test_without_pid(self) -> None:
+        """Names without a pid (earlier versions) are removed by age only."""
+        self.make("peers.json.young___.tmp", age=10)
+        self.make("peers.json.old_____.tmp", age=STALE_TEMP_AGE + 1)
+        self.assertEqual(self.remove(), ["peers.json.old_____.tmp"])
+
+    def test_others_untouched(self) -> None:
+        """Other files, other names, directories and links stay, however old."""
+        old = STALE_TEMP_AGE * 10
+        kept = [
+            "peers.json",
+            "peers.json.tmp",
+            "peers.json.abc123.tmp",
+            "peers.json.4242.abc.tmp",
+            "peers.json.corrupt-20260101T000000Z",
+            "identity.json.4242.abcd_123.tmp",
+            "xpeers.json.4242.abcd_123.tmp",
+            "peers.json.4242.abcd_123.tmp.bak",
+            "peers.jsonx4242.abcd_123.tmp",
+        ]
+        for name in kept:
+            self.make(name, age=old)
+        os.mkdir(os.path.join(self.directory, "peers.json.4242.dir_____.tmp"))
+        os.symlink(self.path, os.path.join(self.directory, "peers.json.4242.link____.tmp"))
+        self.assertEqual(self.remove(), [])
+        self.assertEqual(len(os.listdir(self.directory)), len(kept) + 2)
+        self.assertEqual(named(self.events, "stale_temp_files_removed"), [])
+
+    def test_relative_path(self) -> None:
+        """Removed paths are given relative to the same directory as the file."""
+        cwd = os.getcwd()
+        self.addCleanup(os.chdir, cwd)
+        os.chdir(self.directory)
+        self.make("peers.json.4242.abcd_123.tmp")
+        self.assertEqual(
+            remove_stale_temp_files("peers.json", alive=lambda pid: False),
+            ["peers.json.4242.abcd_123.tmp"],
+        )
+
+    def test_missing_directory(self) -> None:
+        self.assertEqual(remove_stale_temp_files(os.path.join(self.directory, "a", "b")), [])
+
+    def test_killed_writer(self) -> None:
+        """
+        A real process killed with SIGKILL in the middle of a write leaves its
+        temporary file; it is removed, the target is intact.
+        """
+        atomic_write(self.path, b"old")
+        child = subprocess.run(
+            [sys.executable, "-c", KILLED_WRITER, self.path],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        self.assertEqual(child.returncode, -signal.SIGKILL, child.stderr)
+        [leftover] = [name for name in os.listdir(self.directory) if name.endswith(".tmp")]
+        removed = remove_stale_temp_files(self.path)
+        self.assertEqual([os.path.basename(path) for path in removed], [leftover])
+        self.assertEqual(os.listdir(self.directory), ["peers.json"])
+        with open(self.path, "rb") as handle:
+            self.assertEqual(handle.read(), b"old")
+
+    def test_pid_alive(self) -> None:
+        self.assertTrue(pid_alive(os.getpid()))
+        self.assertFalse(pid_alive(0))
+        self.assertFalse(pid_alive(-5))
+        child = subprocess.Popen([sys.executable, "-c", "pass"])
+        child.wait()
+        self.assertFalse(pid_alive(child.pid))  # reaped: gone (pids are not reused at once)
+
+
+#: Writes its argument with atomic_write and dies (SIGKILL) at the fsync.
+KILLED_WRITER = """
+import os, signal, sys
+from txtezosp2p import _files
+vars(_files)["os"].fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)
+_files.atomic_write(sys.argv[1], b"new" * 1000)
+"""

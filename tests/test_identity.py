@@ -209,6 +209,16 @@ class IdentityFileTests(SynchronousTestCase):
         with open(self.path, "wb") as handle:
             handle.write(data)
 
+    def test_stale_temp_files(self) -> None:
+        """What a killed save left is removed; the identity stays."""
+        self.store.save(IDENTITY_A)
+        leftover = f"{self.path}.{os.getpid()}.abcd_123.tmp"
+        with open(leftover, "wb") as handle:
+            handle.write(b"{")
+        self.assertEqual(self.store.remove_stale_temp_files(), [leftover])
+        self.assertEqual(os.listdir(self.directory), [IDENTITY_FILE_NAME])
+        self.assertEqual(self.store.load(), IDENTITY_A)
+
     def test_interface(self) -> None:
         self.assertTrue(verifyObject(IIdentityStore, self.store))
 

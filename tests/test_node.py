@@ -419,6 +419,30 @@ class NodeOverTCPTests(TestCase):
 
         return Deferred.fromCoroutine(scenario())
 
+    def test_stale_temp_files_removed_at_start(self) -> Deferred[None]:
+        """
+        Temporary files of ``identity.json`` and ``peers.json`` left by a
+        killed process are removed when the node starts (here named with this
+        process's pid: an earlier process with the same pid left them).
+        """
+
+        async def scenario() -> None:
+            options = self.options()
+            IdentityFile.in_directory(options.data_dir).save(IDENTITY_A)
+            leftovers = [
+                f"{name}.{os.getpid()}.abcd_123.tmp" for name in ("identity.json", "peers.json")
+            ]
+            for name in (*leftovers, "unrelated.tmp"):
+                with open(os.path.join(options.data_dir, name), "wb") as handle:
+                    handle.write(b"{partial")
+            node = Node(self.reactor, options, clock=self.clock)
+            await self.start(node)
+            self.assertEqual(
+                sorted(os.listdir(options.data_dir)), ["identity.json", "unrelated.tmp"]
+            )
+
+        return Deferred.fromCoroutine(scenario())
+
     def test_default_node_drains_messages(self) -> Deferred[None]:
         """Without a hook, a node reads what its peers send (so no queue fills up)."""
 

@@ -923,6 +923,22 @@ class CrashTests(SynchronousTestCase):
         self.assertComplete((saved, saved + 1))
         self.assertIn(name, self.temporary_files())
 
+    def test_leftovers_removed_at_start(self) -> None:
+        """
+        The service removes, when it starts, the temporary files of writers
+        that were killed; then loads the intact file.
+        """
+        self.run_and_kill(saves=2, phase="paused", pause=3)
+        self.run_and_kill(saves=1, phase="paused", pause=2)
+        self.assertEqual(len(self.temporary_files()), 2)
+        clock = Clock()
+        pool = make_pool(clock, limits=Limits(max_known_peer_ids=None))
+        service = PeersFileService(PeersFile(self.path, pool), clock, interval=None)
+        service.startService()
+        self.assertEqual(self.temporary_files(), [])
+        self.assertEqual(len(pool.peers), self.PEERS)
+        service.stopService()
+
     def run_and_kill(self, saves: int, phase: str, pause: int = 0) -> int:
         """
         Run the child until it has saved ``saves`` times, then kill it at

@@ -45,6 +45,9 @@ SHUTDOWN_CONNECTION_HANDLER = "shutdown_connection_handler"
 # [p2p.welcome]
 INCOMING_CONNECTION_ERROR = "incoming_connection_error"
 
+# [files] (no Octez counterpart: Octez leaves crash leftovers in place)
+STALE_TEMP_FILES_REMOVED = "stale_temp_files_removed"
+
 # [main] identity (octez-node identity)
 IDENTITY_GENERATED = "identity_generated"
 IDENTITY_LOADED = "identity_loaded"

@@ -30,7 +30,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import _backend
-from ._files import atomic_write
+from ._files import atomic_write, remove_stale_temp_files
 from .interfaces import IIdentityStore
 from .wire.crypto import PowTarget, check_proof_of_work, public_key_of_secret
 from .wire.errors import (
@@ -146,6 +146,10 @@ class IdentityFile:
 
     def exists(self) -> bool:
         return os.path.exists(self.path)
+
+    def remove_stale_temp_files(self) -> list[str]:
+        """Remove what interrupted saves left behind (before this process saves)."""
+        return remove_stale_temp_files(self.path)
 
     def load(self) -> Identity:
         try:

@@ -66,7 +66,8 @@ Where we differ from Octez, on purpose:
   goes through :func:`txtezosp2p._files.atomic_write` (temporary file,
   fsync, rename, directory fsync), so a crash leaves the old file or the new
   one, never a mix.  Temporary files left by a crash are named
-  ``<name>.<random>.tmp`` and are never read.
+  ``<name>.<pid>.<random>.tmp`` and are never read; the service removes
+  the stale ones when it starts (:func:`txtezosp2p._files.remove_stale_temp_files`).
 * ``/dev/null`` is never written (Octez skips only the load).
 * Events without a connection id cannot be written in Octez's format (its
   ``addr`` is required); they are left out of the file.
@@ -89,7 +90,7 @@ from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
 from . import _events as ev
-from ._files import atomic_write
+from ._files import atomic_write, remove_stale_temp_files
 from .pool import Pool
 from .pool_state import DISCONNECTED, EVENT_RING, MAX_TIME, InfoEvent, PeerInfo, rfc3339
 from .wire.errors import DecodingError
@@ -491,6 +492,10 @@ class PeersFile:
 
     # -- saving ------------------------------------------------------------------------
 
+    def remove_stale_temp_files(self) -> list[str]:
+        """Remove what interrupted saves left behind (before this process saves)."""
+        return [] if self.disabled else remove_stale_temp_files(self.path)
+
     def encode(self) -> bytes:
         """The file content for the pool's current peers."""
         to_json = self.pool.peer_meta.to_json
@@ -547,6 +552,7 @@ class PeersFileService(Service):
         self._loop.clock = clock
 
     def startService(self) -> None:
+        self.peers_file.remove_stale_temp_files()
         if self.load_on_start:
             self.peers_file.load()
         super().startService()

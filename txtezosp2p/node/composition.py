@@ -358,6 +358,7 @@ class Node(MultiService):
         if self.identity is not None:
             return succeed(self.identity)
         store = IdentityFile(self.options.identity_file_path)
+        store.remove_stale_temp_files()
         if store.exists():
             identity = store.load()
             _log.info(
