@@ -6,11 +6,18 @@ Every log call of the library passes ``event=<name>`` among its fields, so
 that a JSON log sink can be filtered the way Octez operators filter
 ``p2p.socket`` or ``p2p.connect_handler`` events.  Namespaces are
 ``txtezosp2p.<octez section>``.
+
+Events a remote host can repeat at will (refused connections, failed
+handshakes) go through a :class:`SummarisingLogger`, which logs a few of
+them one by one and counts the rest.
 """
 
 from __future__ import annotations
 
-from twisted.logger import Logger
+from typing import Any
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger, LogLevel
 
 
 def logger(section: str) -> Logger:
@@ -51,3 +58,132 @@ STALE_TEMP_FILES_REMOVED = "stale_temp_files_removed"
 # [main] identity (octez-node identity)
 IDENTITY_GENERATED = "identity_generated"
 IDENTITY_LOADED = "identity_loaded"
+
+
+# -- Rate limiting of repetitive events --------------------------------------------
+
+
+class _Window:
+    """What one kind of event did since ``start``."""
+
+    __slots__ = ("call", "count", "event", "kind", "log", "start", "subjects", "summary")
+
+    def __init__(self, start: float, log: Logger, summary: str, event: Any, kind: str) -> None:
+        self.start = start
+        self.log = log
+        self.summary = summary
+        self.event = event
+        self.kind = kind
+        self.count = 0
+        self.subjects: set[str] = set()
+        self.call: IDelayedCall | None = None
+
+
+class SummarisingLogger:
+    """
+    Rate-limits the log lines of repetitive events: per kind of event, in
+    each window of ``period`` seconds (starting at the kind's first
+    occurrence), the first ``burst`` occurrences are logged as usual and the
+    others only counted; when a window in which some were held back ends,
+    one line at info level summarises it.
+
+    A kind is a logger namespace, an ``event`` name, a ``summary`` format
+    and an optional ``kind`` text (a reason, from a small set).  ``summary``
+    is the text of the summary line, with the fields ``kind``, ``count``
+    (every occurrence of the window, logged or not), ``subjects`` (how many
+    distinct ``subject`` values, e.g. addresses, counting up to
+    ``max_subjects``), ``period`` and ``not_logged``; the line carries the
+    same ``event`` name and ``summarised=True``.  So a flood of N events over
+    T seconds writes O(T / period) lines, and memory stays bounded.
+
+    ``clock`` is the node's clock; without one (a session used on its own)
+    every occurrence is logged and nothing is counted.  A timer runs only
+    while a window holds occurrences back; :meth:`flush` ends every window
+    at once (at shutdown).
+    """
+
+    def __init__(
+        self,
+        clock: IReactorTime | None,
+        *,
+        period: float = 10.0,
+        burst: int = 10,
+        max_subjects: int = 65536,
+    ) -> None:
+        if period <= 0 or burst < 0 or max_subjects < 0:
+            raise ValueError("period must be positive, burst and max_subjects not negative")
+        self.clock = clock
+        self.period = period
+        self.burst = burst
+        self.max_subjects = max_subjects
+        self._windows: dict[tuple[str, Any, str, str], _Window] = {}
+
+    def debug(
+        self, format: str, *, log: Logger, summary: str, subject: str, kind: str = "", **fields: Any
+    ) -> None:
+        self.emit(
+            LogLevel.debug, format, log=log, summary=summary, subject=subject, kind=kind, **fields
+        )
+
+    def info(
+        self, format: str, *, log: Logger, summary: str, subject: str, kind: str = "", **fields: Any
+    ) -> None:
+        self.emit(
+            LogLevel.info, format, log=log, summary=summary, subject=subject, kind=kind, **fields
+        )
+
+    def emit(
+        self,
+        level: LogLevel,
+        format: str,
+        *,
+        log: Logger,
+        summary: str,
+        subject: str,
+        kind: str = "",
+        **fields: Any,
+    ) -> None:
+        """Log ``format`` with ``fields`` at ``level``, or count it."""
+        if self.clock is None:
+            log.emit(level, format, **fields)
+            return
+        now = self.clock.seconds()
+        key = (log.namespace, fields.get("event"), summary, kind)
+        window = self._windows.get(key)
+        if window is not None and window.call is None and now >= window.start + self.period:
+            window = None  # a quiet window ends unannounced
+        if window is None:
+            window = self._windows[key] = _Window(now, log, summary, fields.get("event"), kind)
+        window.count += 1
+        if len(window.subjects) < self.max_subjects:
+            window.subjects.add(subject)
+        if window.count <= self.burst:
+            log.emit(level, format, **fields)
+        elif window.call is None:
+            delay = max(0.0, window.start + self.period - now)
+            window.call = self.clock.callLater(delay, self._close, key)
+
+    def _close(self, key: tuple[str, Any, str, str]) -> None:
+        window = self._windows.pop(key, None)
+        if window is None:
+            return
+        if window.call is not None and window.call.active():
+            window.call.cancel()
+        window.call = None
+        held = window.count - self.burst
+        if held > 0:
+            window.log.info(
+                window.summary,
+                event=window.event,
+                kind=window.kind,
+                count=window.count,
+                subjects=len(window.subjects),
+                period=self.period,
+                not_logged=held,
+                summarised=True,
+            )
+
+    def flush(self) -> None:
+        """End every window now: summaries of what was held back, no timer left."""
+        for key in list(self._windows):
+            self._close(key)

@@ -93,6 +93,20 @@ from .wire.ids import ConnectionId, PeerId, Point, format_host, to_ipv6
 
 _log = ev.logger("p2p.connect_handler")
 
+# Summaries of the per-connection lines (ev.SummarisingLogger)
+_REFUSED_TOO_MANY = (
+    "refused {count:,} incoming connections from {subjects:,} addresses"
+    " in the last {period:g} s (too many incoming)"
+)
+_REFUSED_BANNED = (
+    "refused {count:,} incoming connections from {subjects:,} banned addresses"
+    " in the last {period:g} s"
+)
+_REFUSED_PRIVATE = (
+    "private mode: refused {count:,} connections of {subjects:,} peers in the last {period:g} s"
+)
+_REJECTED = "rejected {count:,} connections of {subjects:,} peers in the last {period:g} s ({kind})"
+
 #: Alternative points sent in a Nack (behaviour.md §3.5).
 NACK_ALTERNATIVES = 50
 VERSION_MOTIVES = (
@@ -179,7 +193,9 @@ class ConnectHandler:
         )
         #: Handshakes past the gate (Ack decided) and not yet running.
         self.accepted_in_flight = 0
-        self.session_config = attrs.evolve(session_config, gate=self)
+        #: Refusals and failed handshakes, logged a few at a time (docs/operating.md, "Logs").
+        self.log_summary = ev.SummarisingLogger(clock)
+        self.session_config = attrs.evolve(session_config, gate=self, log_summary=self.log_summary)
         self.versions = session_config.versions
         self._attempts: dict[Session, _Attempt] = {}
         self._incoming: set[Session] = set()
@@ -275,15 +291,23 @@ class ConnectHandler:
         port = getattr(address, "port", 0)
         self.pool.emit(PoolEvent("incoming_connection", point=Point(ip, port) if port else None))
         if len(self._incoming) >= self.limits.max_incoming_connections:
-            _log.info(
+            self.log_summary.debug(
                 "too many incoming connections: refusing {addr}",
+                log=_log,
+                summary=_REFUSED_TOO_MANY,
+                subject=host,
                 event="incoming_connection_error",
                 addr=host,
             )
             return None
         if self.acl.banned_addr(ip):
-            _log.info(
-                "refusing banned address {addr}", event="incoming_connection_error", addr=host
+            self.log_summary.debug(
+                "refusing banned address {addr}",
+                log=_log,
+                summary=_REFUSED_BANNED,
+                subject=host,
+                event="incoming_connection_error",
+                addr=host,
             )
             return None
         session = Session(self.session_config, self.clock, incoming=True)
@@ -341,8 +365,13 @@ class ConnectHandler:
         ):
             if point_info is not None:
                 point_info.known_public = not info.private_node
-            _log.info(
-                "private mode: refusing {peer_id}", event="peer_rejected", peer_id=str(peer_id)
+            self.log_summary.info(
+                "private mode: refusing {peer_id}",
+                log=_log,
+                summary=_REFUSED_PRIVATE,
+                subject=str(peer_id),
+                event="peer_rejected",
+                peer_id=str(peer_id),
             )
             return Refuse(PrivateMode())
         elif self._busy(attempt, point_info, peer_info, peer_id):
@@ -364,8 +393,12 @@ class ConnectHandler:
                     peer_id=peer_id,
                 )
             )
-            _log.info(
+            self.log_summary.debug(
                 "rejecting {peer_id}: {motive}",
+                log=_log,
+                summary=_REJECTED,
+                subject=str(peer_id),
+                kind=motive.describe(),
                 event="authenticate_status",
                 type="reject",
                 peer_id=str(peer_id),

@@ -331,6 +331,7 @@ class P2P(Service):
         self.handler.cancel_incoming()
         self.handler.cancel_outgoing()
         await DeferredList(closing, consumeErrors=True)
+        self.handler.log_summary.flush()
         _log.info("stopping the IO scheduler", event="shutdown_scheduler")
         await maybeDeferred(self.scheduler.stopService)
         await maybeDeferred(self.acl.stopService)

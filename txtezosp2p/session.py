@@ -91,6 +91,12 @@ from .wire.versions import GHOSTNET, MAINNET, SANDBOX, SHADOWNET, Versions
 
 _log = ev.logger("p2p.socket")
 _handler_log = ev.logger("p2p.connect_handler")
+_EVERY_LINE = ev.SummarisingLogger(None)
+_FAILED = (
+    "{count:,} handshakes failed with {subjects:,} addresses in the last {period:g} s ({kind})"
+)
+_REFUSED = "refused {count:,} connections of {subjects:,} peers in the last {period:g} s ({kind})"
+_NACKED = "sent {count:,} Nacks to {subjects:,} points in the last {period:g} s ({kind})"
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
@@ -221,9 +227,15 @@ class SessionConfig:
     limits: Limits = attrs.field(factory=Limits)
     gate: IAuthenticationGate | None = None
     backend: Any = None
+    #: Rate limit of the per-connection lines of refused and failed
+    #: handshakes, shared by a node's sessions; ``None``: every line.
+    log_summary: ev.SummarisingLogger | None = None
 
     def effective_gate(self) -> IAuthenticationGate:
         return self.gate if self.gate is not None else VersionGate(self.versions)
+
+    def summary(self) -> ev.SummarisingLogger:
+        return self.log_summary if self.log_summary is not None else _EVERY_LINE
 
 
 # -- One-shot observers -----------------------------------------------------
@@ -756,8 +768,12 @@ class Session(Protocol):
         self._send(self._cipher.seal(encode_ack(Ack())))
 
     def _log_refusal(self, decision: Refuse) -> None:
-        _handler_log.info(
+        self.config.summary().debug(
             "refusing {peer_id}: {error}",
+            log=_handler_log,
+            summary=_REFUSED,
+            subject=str(self.peer_id),
+            kind=decision.error.octez_id,
             event=ev.AUTHENTICATE_STATUS,
             type="reject",
             peer_id=str(self.peer_id),
@@ -769,8 +785,12 @@ class Session(Protocol):
         nack: Nack | NackV0
         if self.info.announced_version.p2p_version > 0:
             nack = Nack(decision.motive, decision.alternatives[:100])
-            _log.info(
+            self.config.summary().debug(
                 "nack {point} with {count} alternative points",
+                log=_log,
+                summary=_NACKED,
+                subject=str(self.info.id_point),
+                kind=decision.motive.describe(),
                 event=ev.NACK_POINT_WITH_LIST,
                 point=str(self.info.id_point),
                 count=len(nack.points),
@@ -778,8 +798,12 @@ class Session(Protocol):
             )
         else:
             nack = NackV0()
-            _log.info(
+            self.config.summary().debug(
                 "nack {point} (no point list due to p2p version)",
+                log=_log,
+                summary=_NACKED,
+                subject=str(self.info.id_point),
+                kind=decision.motive.describe(),
                 event=ev.NACK_POINT_NO_POINT,
                 point=str(self.info.id_point),
                 motive=decision.motive.describe(),
@@ -833,8 +857,12 @@ class Session(Protocol):
     def _abort_handshake(self, error: P2PError) -> None:
         self._cancel_timer()
         self._reader = self._read_nothing
-        _handler_log.info(
+        self.config.summary().debug(
             "authentication with {peer} failed: {error}",
+            log=_handler_log,
+            summary=_FAILED,
+            subject=str(self._peer_address()[0]),
+            kind=error.octez_id,
             event=ev.AUTHENTICATION_ERROR,
             peer=self._peer_text(),
             error=str(error),
