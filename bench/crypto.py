@@ -4,8 +4,9 @@ Crypto benchmarks: chunk sealing and opening, proof-of-work hashing.
 Each measurement is compared, in the same run, with a baseline doing the
 same work at C speed: a bare cffi call into the same libsodium for chunks,
 a plain C mining loop (``bench/baseline.c``) for proof of work.  Rounds of
-the candidates are interleaved and the best round of each is kept, so that
-noise from the machine affects them alike.
+the candidates are interleaved, so that noise from the machine affects them
+alike; each figure is the median over rounds with the lowest and highest
+round, and each ratio is taken round by round (``bench/stats.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,25 +25,10 @@ from nacl._sodium import ffi, lib
 from txtezosp2p import _backend
 from txtezosp2p.wire.crypto import MAX_CHUNK_PLAINTEXT, PowTarget
 
+from .stats import interleaved_rates, ratios, spread
+
 KEY = bytes(range(32))
 NONCE = bytes(24)
-
-
-def best_rate(
-    candidates: dict[str, Callable[[], int]], rounds: int, min_time: float
-) -> dict[str, float]:
-    """Bytes (or units) per second of each candidate: best of ``rounds`` interleaved rounds."""
-    best = dict.fromkeys(candidates, 0.0)
-    for _ in range(rounds):
-        for name, run in candidates.items():
-            done = 0
-            start = time.perf_counter()
-            elapsed = 0.0
-            while elapsed < min_time:
-                done += run()
-                elapsed = time.perf_counter() - start
-            best[name] = max(best[name], done / elapsed)
-    return best
 
 
 def _pieces(size: int) -> list[int]:
@@ -124,12 +109,12 @@ def chunk_benchmarks(rounds: int, min_time: float) -> dict[str, Any]:
         seal, open_ = _chunk_candidates(size, compiled)
         label = f"{size // 1024}KiB"
         for name, candidates in (("seal", seal), ("open", open_)):
-            rates = best_rate(candidates, rounds, min_time)
-            entry: dict[str, Any] = {k: round(v / 1e6, 1) for k, v in rates.items()}
+            rates = interleaved_rates(candidates, rounds, min_time)
+            entry: dict[str, Any] = {k: spread(v, 1e6, 1) for k, v in rates.items()}
             entry["unit"] = "MB/s"
             if "cython" in rates:
-                entry["cython_vs_bare"] = round(rates["cython"] / rates["bare_cffi"], 3)
-            entry["python_vs_bare"] = round(rates["python"] / rates["bare_cffi"], 3)
+                entry["cython_vs_bare"] = ratios(rates["cython"], rates["bare_cffi"])
+            entry["python_vs_bare"] = ratios(rates["python"], rates["bare_cffi"])
             results[f"{name}_{label}"] = entry
     return results
 
@@ -200,13 +185,13 @@ def pow_benchmarks(rounds: int, min_time: float) -> dict[str, Any]:
     if compiled is not None:
         candidates["cython_1_core"] = module_loop(compiled)
         candidates["cython_all_cores"] = parallel(module_loop(compiled))
-    rates = best_rate(candidates, rounds, min_time)
-    result: dict[str, Any] = {k: round(v / 1e6, 3) for k, v in rates.items()}
+    rates = interleaved_rates(candidates, rounds, min_time)
+    result: dict[str, Any] = {k: spread(v, 1e6, 3) for k, v in rates.items()}
     result["unit"] = "M hashes/s"
     result["cores"] = cores
     if compiled is not None:
-        result["cython_vs_c_per_core"] = round(rates["cython_1_core"] / rates["c_loop_1_core"], 3)
-        result["cython_all_cores_vs_1_core"] = round(
-            rates["cython_all_cores"] / rates["cython_1_core"], 3
+        result["cython_vs_c_per_core"] = ratios(rates["cython_1_core"], rates["c_loop_1_core"])
+        result["cython_all_cores_vs_1_core"] = ratios(
+            rates["cython_all_cores"], rates["cython_1_core"]
         )
     return result

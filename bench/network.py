@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -28,6 +27,8 @@ from txtezosp2p.io_scheduler import IOScheduler
 from txtezosp2p.limits import Limits
 from txtezosp2p.session import Session
 from txtezosp2p.testing import IDENTITY_A, session_config
+
+from .stats import spread
 
 
 class Peer:
@@ -224,8 +225,9 @@ async def scheduler_overhead(reactor: Any, count: int, rounds: int) -> dict[str,
     """
     The encrypted stream with both ends under an uncapped scheduler, against
     none, both reading with the scheduler's ``recv`` size.  Rounds alternate;
-    the figures are medians over rounds: throughput, the ratio of each pair of
-    neighbouring rounds, and the CPU time both processes spend per GB.
+    the figures are medians with min and max over rounds: throughput, the
+    overhead of each pair of neighbouring rounds, and the CPU time both
+    processes spend per GB.
     """
     read_size = IOScheduler(reactor).socket_read_size
     without: list[tuple[float, float]] = []
@@ -238,18 +240,16 @@ async def scheduler_overhead(reactor: Any, count: int, rounds: int) -> dict[str,
             with_.append(await _encrypted_stream(reactor, count, 65536, scheduler))
         finally:
             scheduler.stopService()
-    ratios = [w[0] / b[0] for b, w in zip(without, with_, strict=True)]
+    overheads = [1 - w[0] / b[0] for b, w in zip(without, with_, strict=True)]
+    cpu_overheads = [w[1] / b[1] - 1 for b, w in zip(without, with_, strict=True)]
     return {
         "rounds": rounds,
-        "without_scheduler_MBps": round(statistics.median(r for r, _ in without) / 1e6, 1),
-        "with_scheduler_no_cap_MBps": round(statistics.median(r for r, _ in with_) / 1e6, 1),
-        "overhead": round(1 - statistics.median(ratios), 4),
-        "cpu_s_per_GB_without": round(statistics.median(c for _, c in without), 3),
-        "cpu_s_per_GB_with": round(statistics.median(c for _, c in with_), 3),
-        "cpu_overhead": round(
-            statistics.median(c for _, c in with_) / statistics.median(c for _, c in without) - 1,
-            4,
-        ),
+        "without_scheduler_MBps": spread([r for r, _ in without], 1e6, 1),
+        "with_scheduler_no_cap_MBps": spread([r for r, _ in with_], 1e6, 1),
+        "overhead": spread(overheads, digits=4),
+        "cpu_s_per_GB_without": spread([c for _, c in without], digits=3),
+        "cpu_s_per_GB_with": spread([c for _, c in with_], digits=3),
+        "cpu_overhead": spread(cpu_overheads, digits=4),
     }
 
 
@@ -358,9 +358,9 @@ def pipeline_overhead(messages: int, rounds: int) -> dict[str, Any]:
     """
     The same stream between two sessions joined in memory (``iosim``): no
     kernel, no second process, so the CPU cost of the scheduler's
-    accounting shows without the noise of a shared machine.  Median over
-    alternating rounds of CPU seconds per GB, with and without a scheduler
-    (no cap) on both ends.
+    accounting shows without the noise of a shared machine.  Median, min
+    and max over alternating rounds of CPU seconds per GB, with and without
+    a scheduler (no cap) on both ends, and of the overhead of each pair.
     """
     from twisted.internet.task import Clock
     from twisted.test import iosim
@@ -407,10 +407,9 @@ def pipeline_overhead(messages: int, rounds: int) -> dict[str, Any]:
     for _ in range(rounds):
         without.append(one(False))
         with_.append(one(True))
-    base, regulated = statistics.median(without), statistics.median(with_)
     return {
         "rounds": rounds,
-        "cpu_s_per_GB_without": round(base, 4),
-        "cpu_s_per_GB_with": round(regulated, 4),
-        "overhead": round(regulated / base - 1, 4),
+        "cpu_s_per_GB_without": spread(without, digits=4),
+        "cpu_s_per_GB_with": spread(with_, digits=4),
+        "overhead": spread([w / b - 1 for b, w in zip(without, with_, strict=True)], digits=4),
     }
