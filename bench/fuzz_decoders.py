@@ -8,7 +8,8 @@ mutations: bit flips, bytes set to edge values, truncations, cut ranges,
 repeated slices, length prefixes inflated or deflated, splices with other
 seeds, and a share of plain random bytes.  An input either decodes, or
 raises a *typed* error (a :class:`~txtezosp2p.wire.errors.P2PError`, what
-the decoders promise), or raises anything else: an *untyped* error, a bug.
+the decoders promise), or raises anything else: an *untyped* error, a bug (so is a typed error whose
+``__cause__`` is an untyped one: a catch-all hid it).
 The chunk cipher's compiled module and its pure twin open the same fuzzed
 buffers and must agree on every result (plaintext, offset, frames, status,
 nonce) or raise the same error.
@@ -64,6 +65,7 @@ from txtezosp2p.wire.encoding import (
 )
 from txtezosp2p.wire.errors import NackMotive, P2PError
 from txtezosp2p.wire.ids import PeerId, Point
+from txtezosp2p.wire.shell import shell_message_codec
 
 # -- Targets -------------------------------------------------------------------------
 
@@ -169,6 +171,13 @@ def discovery_seeds() -> list[bytes]:
     return [encode_discovery(peer, port) for peer in _peer_ids() for port in (1, 9732, 32767)]
 
 
+def shell_message_seeds() -> list[bytes]:
+    """Shell message bodies: the captured vectors and built values of ``bench/fuzz_shell.py``."""
+    from . import fuzz_shell
+
+    return fuzz_shell._seeds(random.Random(0))["p2p_message"]
+
+
 def decode_point(data: bytes) -> Point:
     """A point as messages carry it (``uint30`` prefix, ASCII text), nothing after it."""
     reader = B.Reader(data)
@@ -178,8 +187,6 @@ def decode_point(data: bytes) -> Point:
 
 
 #: The decoders a remote peer reaches (wire.md sections 2, 5, 6, 8, 9, 10).
-#: The shell messages join with one line once ``txtezosp2p.wire.shell`` exists, e.g.
-#: ``Target("shell_message", shell_message_codec().decode, shell_message_seeds)``.
 TARGETS: list[Target] = [
     Target("connection_message", ConnectionMessage.decode, connection_message_seeds),
     Target("metadata", ConnectionMetadata.decode, metadata_seeds),
@@ -188,6 +195,7 @@ TARGETS: list[Target] = [
     Target("point", decode_point, point_seeds),
     Target("point_text", lambda data: Point.parse(data.decode("latin-1")), point_text_seeds),
     Target("discovery", decode_discovery, discovery_seeds),
+    Target("shell_message", shell_message_codec().decode, shell_message_seeds),
 ]
 
 # -- Mutations -----------------------------------------------------------------------
@@ -370,19 +378,28 @@ def fuzz(target: Target, inputs: int, seed: int) -> Result:
     for _ in range(inputs):
         data = mutate(rng, seeds)
         before = clock()
+        problem: BaseException | None = None
         try:
             target.decode(data)
         except P2PError as error:
-            result.typed += 1
-            reason = getattr(error, "reason", None) or type(error).__name__
-            reasons[reason] = reasons.get(reason, 0) + 1
+            cause = error.__cause__
+            if cause is not None and not isinstance(cause, P2PError):
+                # a catch-all turned an untyped error into a typed one (the
+                # envelope does so for application cases): a bug all the same
+                problem = cause
+            else:
+                result.typed += 1
+                reason = getattr(error, "reason", None) or type(error).__name__
+                reasons[reason] = reasons.get(reason, 0) + 1
         except Exception as error:
-            result.untyped += 1
-            if len(result.examples) < 5:
-                result.examples.append((data[:256].hex(), _describe(error)))
+            problem = error
         else:
             result.decoded += 1
         slowest = max(slowest, clock() - before)
+        if problem is not None:
+            result.untyped += 1
+            if len(result.examples) < 5:
+                result.examples.append((data[:256].hex(), _describe(problem)))
     result.inputs = inputs
     result.slowest_us = slowest * 1e6
     result.seconds = clock() - started

@@ -12,7 +12,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from bench import fuzz_decoders as F
 from txtezosp2p import _backend
-from txtezosp2p.wire.encoding import ConnectionMessage
+from txtezosp2p.wire.encoding import ConnectionMessage, MessageEncoding, P2PMessageCodec
 
 INPUTS = 3000
 
@@ -57,6 +57,25 @@ class CampaignTests(SynchronousTestCase):
         self.assertFalse(result.ok)
         [(_, description), *_] = result.examples
         self.assertIn("IndexError", description)
+
+    def test_wrapped_untyped_errors_are_caught(self) -> None:
+        """
+        The envelope turns what an application case raises into a typed
+        error; the campaign still counts an untyped cause as a bug.
+        """
+
+        def fragile(payload: bytes) -> bytes:
+            if payload[:1] == b"\xff":
+                return bytes([payload[10**6]])  # an IndexError: a bug in the case's decoder
+            return payload
+
+        codec = P2PMessageCodec(
+            [MessageEncoding(tag=0x1000, title="Fragile", type=bytes, encode=bytes, decode=fragile)]
+        )
+        seeds = [b"\x10\x00" + bytes([first]) * 20 for first in (0, 0xFF)]
+        result = F.fuzz(F.Target("fragile", codec.decode, lambda: seeds), 500, 1)
+        self.assertGreater(result.untyped, 0)
+        self.assertTrue(any("IndexError" in d for _, d in result.examples), result.examples)
 
     def test_deterministic(self) -> None:
         first = F.run_one("ack", 500, 42)
