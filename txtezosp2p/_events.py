@@ -108,7 +108,7 @@ class SummarisingLogger:
         *,
         period: float = 10.0,
         burst: int = 10,
-        max_subjects: int = 65536,
+        max_subjects: int = 10_000,
     ) -> None:
         if period <= 0 or burst < 0 or max_subjects < 0:
             raise ValueError("period must be positive, burst and max_subjects not negative")
