@@ -596,9 +596,11 @@ class StreamTests(AdminTestCase):
             clock=Clock(),
         )
         resource = AdminResource(lambda: p2p)
+        from twisted.web.resource import getChildForRequest
+
         request: Any = Request([b"network", b"log"])
         request.path = b"/network/log"
-        resource.render(request)
+        getChildForRequest(resource, request).render(request)
         [stream] = resource.streams
         stream.pauseProducing()  # the transport's buffer is full
         for index in range(STREAM_BACKLOG):
@@ -651,7 +653,7 @@ class ErrorTests(SynchronousTestCase):
 
     def test_dial_errors(self) -> None:
         """PUT /network/points/<p> errors: 409 our state, 503 when full, 502 the remote."""
-        from txtezosp2p.node.admin import _api_error
+        from txtezosp2p.node.admin.errors import dial_error
         from txtezosp2p.wire.errors import (
             ConnectionFailed,
             IdentityCheckFailure,
@@ -670,7 +672,7 @@ class ErrorTests(SynchronousTestCase):
             (ConnectionFailed("x"), 502, "temporary"),
             (IdentityCheckFailure("x", peer, peer), 502, "permanent"),
         ):
-            answer = _api_error(error)
+            answer = dial_error(error)
             self.assertEqual((answer.status, answer.kind), (status, kind), error)
             self.assertTrue(answer.error_id.startswith("node."), answer.error_id)
 

@@ -8,6 +8,7 @@ nothing from Twisted, the library never imports the operator surface
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 import warnings
@@ -100,6 +101,17 @@ class LayerTests(SynchronousTestCase):
                     if imported.startswith("txtezosp2p") and not imported.startswith(allowed):
                         offenders.append(f"{name} imports {imported}")
         self.assertEqual(offenders, [])
+
+    def test_every_package_is_installed(self) -> None:
+        """pyproject.toml lists every package, or a non-editable install misses it."""
+        text = (PACKAGE.parent / "pyproject.toml").read_text()
+        section = text.split("[tool.setuptools]\n", 1)[1].split("\n[", 1)[0]
+        listed = set(re.findall(r'"(txtezosp2p[\w.]*)"', section))
+        on_disk = {
+            ".".join(path.parent.relative_to(PACKAGE.parent).parts)
+            for path in PACKAGE.rglob("__init__.py")
+        }
+        self.assertEqual(on_disk - listed, set())
 
     def test_old_paths(self) -> None:
         """``txtezosp2p.encoding`` and friends still import, with a DeprecationWarning."""
