@@ -32,7 +32,7 @@ from ...wire.errors import P2PLayerDisabled
 from ..metrics import node_registry, render
 from .bodies import acl_body, json_body
 from .errors import APIError, bad_request, not_found
-from .params import arg, filters, flag, parse_peer_id, parse_point, path_segments
+from .params import arg, check_request, filters, flag, parse_peer_id, parse_point
 from .resources import APIResource, ErrorResource, Handler, Raw, mount
 from .streams import EventStream
 
@@ -90,11 +90,12 @@ class AdminResource(APIResource):
         self.putChild(b"network", Network(self))
 
     def getChildWithDefault(self, path: bytes, request: Request) -> Resource:
-        # Twisted's traversal hands over the first segment, percent-decoded;
-        # the root reads the whole path once, by the API's rules, and lets
-        # the traversal go on with what it found.
+        # Twisted's traversal hands over the first segment, percent-decoded
+        # leniently; the root decodes the whole path and the query once, by
+        # the API's rules (a 400 otherwise), and lets the traversal go on
+        # with the segments it found.
         try:
-            segments = path_segments(request)
+            segments = check_request(request)
         except APIError as error:
             request.postpath = []
             return ErrorResource(error)

@@ -1,11 +1,14 @@
 """
 What a request names: its path segments, its query parameters, and the peer
 ids and points in them, decoded into values or a 400.
+
+The path and the query string arrive as bytes, from anyone.  They are
+decoded strictly, once, before any handler runs (:func:`check_request`):
+ASCII only on the wire, every ``%`` followed by two hex digits, and what the
+percent-escapes spell must be UTF-8.  A peer id or a point is ASCII.
 """
 
 from __future__ import annotations
-
-from urllib.parse import parse_qs, unquote
 
 from twisted.web.server import Request
 
@@ -13,15 +16,61 @@ from ...wire.errors import P2PError
 from ...wire.ids import PeerId, Point
 from .errors import bad_request
 
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _unquote(raw: bytes, what: str) -> str:
+    """Percent-decode ``raw`` strictly, then decode it as UTF-8 (400 otherwise)."""
+    if b"%" in raw:
+        first, *escaped = raw.split(b"%")
+        out = bytearray(first)
+        for part in escaped:
+            if len(part) < 2 or part[0] not in _HEX or part[1] not in _HEX:
+                raise bad_request(f"the {what} has a % not followed by two hex digits")
+            out.append(int(part[:2], 16))
+            out += part[2:]
+        raw = bytes(out)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad_request(f"the {what} is not UTF-8 once percent-decoded") from None
+
 
 def path_segments(request: Request) -> list[str]:
     """The segments of the request's path, without its leading and trailing slashes."""
-    try:
-        raw = request.path.decode("ascii")
-    except UnicodeDecodeError:
-        raise bad_request("the path is not ASCII") from None
-    raw = raw.strip("/")
-    return [unquote(s) for s in raw.split("/")] if raw else []
+    raw = request.path
+    if not raw.isascii():
+        raise bad_request("the path is not ASCII")
+    if not raw.startswith(b"/"):
+        raise bad_request("the path must start with /")
+    raw = raw.strip(b"/")
+    return [_unquote(segment, "path") for segment in raw.split(b"/")] if raw else []
+
+
+def query(request: Request) -> dict[str, list[str]]:
+    """
+    The query parameters, each with its values in order.  ``?monitor`` (no
+    ``=``) is ``{"monitor": [""]}``: Octez clients pass flags that way.
+    """
+    _, _, raw = (request.uri or b"").partition(b"?")
+    if not raw.isascii():
+        raise bad_request("the query string is not ASCII")
+    parameters: dict[str, list[str]] = {}
+    for item in raw.split(b"&"):
+        if not item:
+            continue
+        name, _, value = item.replace(b"+", b" ").partition(b"=")
+        parameters.setdefault(_unquote(name, "query string"), []).append(
+            _unquote(value, "query string")
+        )
+    return parameters
+
+
+def check_request(request: Request) -> list[str]:
+    """The path's segments, once the path and the query are known to decode."""
+    segments = path_segments(request)
+    query(request)
+    return segments
 
 
 def printable_path(request: Request) -> str:
@@ -30,6 +79,8 @@ def printable_path(request: Request) -> str:
 
 
 def parse_peer_id(text: str) -> PeerId:
+    if not text.isascii():
+        raise bad_request(f"invalid peer id {text[:80]!r}: not ASCII")
     try:
         return PeerId.from_b58check(text)
     except (P2PError, ValueError) as error:
@@ -37,6 +88,8 @@ def parse_peer_id(text: str) -> PeerId:
 
 
 def parse_point(text: str) -> Point:
+    if not text.isascii():
+        raise bad_request(f"invalid point {text[:80]!r}: not ASCII")
     try:
         return Point.parse(text)
     except (P2PError, ValueError) as error:
@@ -45,14 +98,7 @@ def parse_point(text: str) -> Point:
 
 def arg(request: Request, name: str) -> list[str]:
     """Every value of the query parameter ``name``."""
-    # Parsed from the URI: twisted.web drops a bare ``?monitor`` (no ``=``),
-    # which is how Octez clients pass flags.
-    _, _, query = (request.uri or b"").partition(b"?")
-    values = parse_qs(query, keep_blank_values=True).get(name.encode(), [])
-    try:
-        return [value.decode("utf-8") for value in values]
-    except UnicodeDecodeError:
-        raise bad_request(f"query parameter {name!r} is not UTF-8") from None
+    return query(request).get(name, [])
 
 
 def flag(request: Request, name: str) -> bool:
@@ -81,10 +127,12 @@ def filters(request: Request, allowed: tuple[str, ...]) -> set[str]:
 
 __all__ = [
     "arg",
+    "check_request",
     "filters",
     "flag",
     "parse_peer_id",
     "parse_point",
     "path_segments",
     "printable_path",
+    "query",
 ]
