@@ -234,3 +234,82 @@ class FuzzOverHTTPTests(TestCase):
             self.assertEqual(await exchange(reactor, port, alive), "200")
 
         return Deferred.fromCoroutine(scenario())
+
+
+#: Endpoint strings whose text names a loopback address but which bind more.
+BYPASSES = (
+    "tcp:8732:interface=127.0.0.1:interface=0.0.0.0",
+    "tcp:8732:interface=127.0.0.1:interface=",
+    "tcp:interface=127.0.0.1:port=8732:interface=10.0.0.1",
+    "tcp6:8732:interface=\\:\\:1:interface=\\:\\:",
+    "tcp6:8732:interface=\\:\\:1:interface=",
+    "tcp:8732:interface=127.1",
+    "tcp:8732:interface=127.0.0.1 ",
+    "tcp:8732:interface=localhost",
+    "tcp6:8732",
+)
+
+
+class BindingTests(TestCase):
+    """The loopback rule decides on what Twisted would bind, not on the text."""
+
+    def test_bypasses_refused(self) -> None:
+        from twisted.python import usage
+
+        from txtezosp2p.node.admin import check_admin_endpoint, is_local_endpoint
+        from txtezosp2p.node.tap import Options
+
+        for description in BYPASSES:
+            with self.subTest(description=description):
+                self.assertFalse(is_local_endpoint(description))
+                with self.assertRaises(ValueError) as refused:
+                    check_admin_endpoint(description)
+                self.assertIn("would be reachable from the network", str(refused.exception))
+                check_admin_endpoint(description, allow_public=True)
+                options = Options()
+                with self.assertRaises(usage.UsageError):
+                    options.parseOptions(["-d", self.mktemp(), "--admin", description])
+
+    def test_effective_interface(self) -> None:
+        from txtezosp2p.node.admin.endpoints import effective_binds
+
+        for description, binds in (
+            ("tcp:8732:interface=0.0.0.0:interface=127.0.0.1", [("tcp", "127.0.0.1")]),
+            ("tcp:port=8732:interface=127.0.0.1", [("tcp", "127.0.0.1")]),
+            ("tcp6:8732:interface=\\:\\:1", [("tcp", "::1")]),
+            ("tcp:8732:interface=\\:\\:ffff\\:127.0.0.1", [("tcp", "::ffff:127.0.0.1")]),
+            ("unix:/tmp/admin.sock:lockfile=1", [("unix", "/tmp/admin.sock")]),
+            ("tcp:8732", [("tcp", "")]),
+        ):
+            with self.subTest(description=description):
+                self.assertEqual(effective_binds(description), binds)
+        for unusable in ("systemd:domain=INET:index=0", "nope:1", "", "tcp:abc"):
+            with self.subTest(description=unusable):
+                self.assertRaises(ValueError, effective_binds, unusable)
+
+    def test_what_is_checked_is_what_is_bound(self) -> Deferred[None]:
+        """Over real TCP: the address the check read is the one the socket has."""
+        from twisted.internet import reactor
+
+        from txtezosp2p.node.admin import AdminService
+        from txtezosp2p.node.admin.endpoints import effective_binds
+
+        self.assertRaises(
+            ValueError,
+            AdminService,
+            reactor,
+            ("tcp:0:interface=127.0.0.1:interface=0.0.0.0",),
+            lambda: None,
+        )
+
+        async def scenario() -> None:
+            description = "tcp:0:interface=0.0.0.0:interface=127.0.0.1"
+            service = AdminService(reactor, (description,), lambda: None)
+            service.startService()
+            self.addCleanup(service.stopService)
+            [port] = await service.when_listening()
+            host = port.getHost().host  # type: ignore[attr-defined]
+            self.assertEqual([("tcp", host)], effective_binds(description))
+            self.assertEqual(host, "127.0.0.1")
+
+        return Deferred.fromCoroutine(scenario())
