@@ -313,3 +313,50 @@ class BindingTests(TestCase):
             self.assertEqual(host, "127.0.0.1")
 
         return Deferred.fromCoroutine(scenario())
+
+
+class AccessLogTests(TestCase):
+    """No log line per admin call by default: one debug event each."""
+
+    timeout = 60
+
+    def test_requests_are_debug_events(self) -> Deferred[None]:
+        from twisted.internet import reactor
+        from twisted.logger import LogLevel
+
+        from .helpers import capture_events, named
+
+        async def scenario() -> None:
+            _node, _p2p, url = await admin_node(self, reactor, Clock())
+            events = capture_events(self)
+            port = int(url.rsplit(":", 1)[1])
+            call = b"GET /network/self?x=1 HTTP/1.1\r\nHost: node\r\nConnection: close\r\n\r\n"
+            self.assertEqual(await exchange(reactor, port, call), "200")
+            [logged] = await _eventually_one(events, "admin_request")
+            self.assertEqual(logged["log_level"], LogLevel.debug)
+            self.assertEqual(
+                (logged["method"], logged["path"], logged["status"]),
+                ("GET", "/network/self?x=1", 200),
+            )
+            loud = [
+                event
+                for event in events
+                if event["log_level"] > LogLevel.debug and "/network/self" in repr(event)
+            ]
+            self.assertEqual(loud, [])
+            self.assertEqual(named(events, "admin_request"), [logged])
+
+        return Deferred.fromCoroutine(scenario())
+
+
+async def _eventually_one(events: list[Any], name: str, turns: int = 1000) -> list[Any]:
+    """The events named ``name``, once there is one (the log follows the answer)."""
+    from twisted.internet import reactor
+    from twisted.internet.task import deferLater
+
+    for _ in range(turns):
+        found = [event for event in events if event.get("event") == name]
+        if found:
+            return found
+        await deferLater(reactor, 0, lambda: None)
+    raise AssertionError(f"no {name} event")

@@ -1,6 +1,10 @@
 """
 :class:`AdminService`: the admin resource tree served on endpoint strings,
 each checked by the binding rule of :mod:`.endpoints` first.
+
+Requests are not written to an access log: each one is a debug event
+(``admin_request``, with its method, path, status and size), visible only
+when debug logging is on.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort
 from twisted.python.failure import Failure
+from twisted.web.http import Request
 from twisted.web.server import Site
 
 from ... import _events as ev
@@ -39,6 +44,20 @@ class _AdminListener(EndpointListener):
         )
 
 
+class _AdminSite(Site):
+    """A site whose access log is debug events instead of one line per request."""
+
+    def log(self, request: Request) -> None:
+        _log.debug(
+            "{method} {path} {status}",
+            event="admin_request",
+            method=request.method.decode("latin-1")[:20],
+            path=(request.uri or b"").decode("latin-1")[:200],
+            status=request.code,
+            size=request.sentLength,
+        )
+
+
 class AdminService(MultiService):
     """Serves an :class:`AdminResource` on endpoint strings."""
 
@@ -54,7 +73,12 @@ class AdminService(MultiService):
         for description in listen:
             check_admin_endpoint(description, allow_public)
         self.resource = AdminResource(source)
-        self.site = Site(self.resource, requestFactory=AdminRequest)
+        self.site = _AdminSite(
+            self.resource,
+            requestFactory=AdminRequest,
+            parsePOSTFormSubmission=False,  # no form bodies: never parsed into args
+            reactor=reactor,
+        )
         self.site.noisy = False
         self.listeners = [
             _AdminListener(serverFromString(reactor, d), self.site, d) for d in listen
