@@ -376,6 +376,41 @@ class PointEndpointTests(AdminTestCase):
 
         return self.run_async(scenario)
 
+    def test_acl_of_unknown_points(self) -> Deferred[None]:
+        """As Octez: ban and unban apply to a point's address even if the point is unknown."""
+
+        async def scenario() -> None:
+            a, _b, stub = await self.pair()
+            unknown = "/network/points/203.0.113.7:9732"
+            banned = await self.call(stub, "patch", unknown, {"acl": "ban"}, status=404)
+            self.assertIn("its address is banned", banned[0]["msg"])
+            self.assertTrue(await self.get(stub, unknown + "/banned"))
+            self.assertTrue(a.acl.blacklisted_addr(Point("203.0.113.7", 1).addr))
+            self.assertNotIn(Point("203.0.113.7", 9732), a.pool.points)
+            # the ban holds: a dial to any port of the address is refused at once
+            refused = await self.call(stub, "put", "/network/points/203.0.113.7:1", status=409)
+            self.assertEqual(refused[0]["id"], "node.p2p_pool.point_banned")
+            # a known point at the banned address says so in the listings
+            a.pool.register_point(Point("203.0.113.7", 1))
+            listed = dict(await self.get(stub, "/network/points"))
+            self.assertEqual(listed["203.0.113.7:1"]["acl"], "banned")
+            info = await self.get(stub, "/network/points/203.0.113.7:1")
+            self.assertEqual(info["acl"], "banned")
+            opened = await self.call(stub, "patch", unknown, {"acl": "open"}, status=404)
+            self.assertIn("its address is unbanned", opened[0]["msg"])
+            self.assertFalse(await self.get(stub, unknown + "/banned"))
+            self.assertNotIn("acl", await self.get(stub, "/network/points/203.0.113.7:1"))
+            # a greylisted address shows as such, not as banned
+            a.greylist_addr("203.0.113.7")
+            info = await self.get(stub, "/network/points/203.0.113.7:1")
+            self.assertEqual(info["acl"], "greylisted")
+            # trust creates the point (Octez: register_point ~trusted:true)
+            trusted = await self.call(stub, "patch", unknown, {"acl": "trust"})
+            self.assertTrue(trusted["trusted"])
+            self.assertNotIn("acl", trusted)  # trust lifted the greylisting too
+
+        return self.run_async(scenario)
+
     def test_point_log(self) -> Deferred[None]:
         async def scenario() -> None:
             _a, b, stub = await self.pair()
@@ -446,6 +481,19 @@ class PeerEndpointTests(AdminTestCase):
             )
             other = unchecked_identity().peer_id
             await self.call(stub, "patch", f"/network/peers/{other}", {"acl": "open"}, status=404)
+            # an unknown peer id is banned all the same (as Octez), then answered 404
+            stranger = f"/network/peers/{unchecked_identity().peer_id}"
+            answer = await self.call(stub, "patch", stranger, {"acl": "ban"}, status=404)
+            self.assertIn("it is banned", answer[0]["msg"])
+            self.assertTrue(await self.get(stub, stranger + "/banned"))
+            await self.call(stub, "patch", stranger, {"acl": "open"}, status=404)
+            self.assertFalse(await self.get(stub, stranger + "/banned"))
+            # a known banned peer says so in the listings
+            banned = await self.call(stub, "patch", f"/network/peers/{b.peer_id}", {"acl": "ban"})
+            self.assertEqual(banned["acl"], "banned")
+            self.assertEqual(
+                dict(await self.get(stub, "/network/peers"))[str(b.peer_id)]["acl"], "banned"
+            )
 
         return self.run_async(scenario)
 

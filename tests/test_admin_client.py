@@ -162,6 +162,44 @@ class LiveNodeTests(TestCase):
 
         return self.scenario(go())
 
+    def test_ban_unknown_point(self) -> Deferred[None]:
+        """``tezos-p2p ban 203.0.113.7:9732`` on a node that never heard of the address."""
+        from txtezosp2p.wire.ids import Point
+
+        async def go() -> None:
+            target = "203.0.113.7:9732"
+            status, text = await self.run_command("ban", target, terminal=True)
+            self.assertEqual(status, 0)
+            self.assertEqual(
+                text, f"banned {target}: the node does not know this point; its address is banned\n"
+            )
+            self.assertTrue(self.p2p.acl.blacklisted_addr(Point.parse(target).addr))
+            self.assertEqual(await self.run_command("ban", target), (0, "true\n"))
+            # points shows it once the node knows a point at that address
+            self.p2p.pool.register_point(Point("203.0.113.7", 1))
+            _, text = await self.run_command("points", terminal=True)
+            [row] = [line for line in text.splitlines() if line.startswith("203.0.113.7:1 ")]
+            self.assertEqual(row.split()[-1], "yes")
+            self.assertEqual(text.splitlines()[0].split()[-1], "BANNED")
+            status, text = await self.run_command("unban", target, terminal=True)
+            self.assertEqual((status, text.split(": ")[0]), (0, f"unbanned {target}"))
+            self.assertFalse(self.p2p.acl.banned_addr(Point.parse(target).addr))
+            _, text = await self.run_command("points", terminal=True)
+            [row] = [line for line in text.splitlines() if line.startswith("203.0.113.7:1 ")]
+            self.assertEqual(row.split()[-1], "no")
+            # a peer id never seen
+            stranger = str(unchecked_identity().peer_id)
+            status, text = await self.run_command("ban", stranger, terminal=True)
+            self.assertEqual(
+                (status, text),
+                (0, f"banned {stranger}: the node does not know this peer; its id is banned\n"),
+            )
+            # trust is not a ban: an unknown point is added, trusted
+            _, text = await self.run_command("trust", "203.0.113.8:9732")
+            self.assertTrue(json.loads(text)["trusted"])
+
+        return self.scenario(go())
+
     def test_kick(self) -> Deferred[None]:
         async def go() -> None:
             peer = str(self.other.peer_id)

@@ -261,10 +261,12 @@ def peers_table(peers: list[Any]) -> str:
                 _size(stat.get("total_sent")),
                 _size(stat.get("total_recv")),
                 _when(info.get("last_seen")),
+                _acl(info),
             ]
         )
     return table(
-        ("PEER", "STATE", "TRUSTED", "REACHABLE AT", "SENT", "RECEIVED", "LAST SEEN"), rows
+        ("PEER", "STATE", "TRUSTED", "REACHABLE AT", "SENT", "RECEIVED", "LAST SEEN", "BANNED"),
+        rows,
     )
 
 
@@ -280,9 +282,16 @@ def points_table(points: list[Any]) -> str:
                 str(state.get("p2p_peer_id") or info.get("p2p_peer_id") or "-"),
                 "yes" if info.get("trusted") else "no",
                 _when(info.get("last_seen")),
+                _acl(info),
             ]
         )
-    return table(("POINT", "STATE", "PEER", "TRUSTED", "LAST SEEN"), rows)
+    return table(("POINT", "STATE", "PEER", "TRUSTED", "LAST SEEN", "BANNED"), rows)
+
+
+def _acl(info: Any) -> str:
+    """The BANNED column: ``yes`` (banned), ``greylisted`` or ``no``."""
+    state = info.get("acl")
+    return {"banned": "yes", "greylisted": "greylisted"}.get(str(state), "no")
 
 
 def stat_text(stat: dict[str, Any]) -> str:
@@ -379,7 +388,25 @@ ACL_WORDS = {"ban": ("ban", "banned"), "unban": ("open", "unbanned"), "trust": (
 async def cmd_acl(client: AdminClient, args: argparse.Namespace, out: Output) -> int:
     acl, done = ACL_WORDS[args.command]
     path = target_path(args.target)
-    info = await client.call("patch", path, {"acl": acl})
+    try:
+        info = await client.call("patch", path, {"acl": acl})
+    except AdminClientError as error:
+        if error.status != 404 or acl == "trust":
+            raise
+        # A point or a peer the node does not know: as Octez, the node bans
+        # (or unbans) its address or peer id all the same and answers 404.
+        # Whether it took is what .../banned says.
+        try:
+            banned = await client.call("get", path + "/banned")
+        except AdminClientError:
+            raise error from None
+        if banned is not (acl == "ban"):
+            raise
+        what = "point; its address" if path.startswith("network/points/") else "peer; its id"
+        out.value(
+            banned, lambda _: f"{done} {args.target}: the node does not know this {what} is {done}"
+        )
+        return 0
     out.value(info, lambda _: f"{done} {args.target}")
     return 0
 

@@ -52,14 +52,26 @@ def connection_json(connection: P2PConnection) -> dict[str, Any]:
     return connection.info.to_json()
 
 
-def point_json(info: PointInfo) -> dict[str, Any]:
-    return info.to_json()
+def point_json(p2p: P2P, info: PointInfo) -> dict[str, Any]:
+    """
+    Octez's point info, plus ``"acl": "banned"`` or ``"greylisted"`` (our
+    extension) when the point's address is in the IP blacklist or greylist.
+    """
+    out = info.to_json()
+    acl = p2p.acl
+    address = info.point.addr
+    if acl.blacklisted_addr(address):
+        out["acl"] = "banned"
+    elif acl.greylisted_addr(address):
+        out["acl"] = "greylisted"
+    return out
 
 
 def peer_json(p2p: P2P, info: PeerInfo) -> dict[str, Any]:
+    """Octez's peer info, plus ``"acl"`` as for points, for the peer id."""
     connection = p2p.find_connection_by_peer_id(info.peer_id)
     meta = p2p.pool.peer_meta
-    return info.to_json(
+    out = info.to_json(
         score=meta.score,
         metadata_json=meta.to_json,
         stat=connection.stat() if connection is not None else None,
@@ -67,6 +79,11 @@ def peer_json(p2p: P2P, info: PeerInfo) -> dict[str, Any]:
             connection.info.to_json()["remote_metadata"] if connection is not None else None
         ),
     )
+    if p2p.acl.blacklisted_peer(info.peer_id):
+        out["acl"] = "banned"
+    elif p2p.acl.greylisted_peer(info.peer_id):
+        out["acl"] = "greylisted"
+    return out
 
 
 # -- the root ----------------------------------------------------------------------------------
@@ -221,7 +238,7 @@ class FullStat(_Node):
             "incoming_connections": [connection_json(c) for c in connections if c.incoming],
             "outgoing_connections": [connection_json(c) for c in connections if not c.incoming],
             "peers": [[str(i.peer_id), peer_json(p2p, i)] for i in p2p.pool.peers.values()],
-            "points": [[p.to_text(), point_json(i)] for p, i in p2p.pool.points.items()],
+            "points": [[p.to_text(), point_json(p2p, i)] for p, i in p2p.pool.points.items()],
         }
 
 
@@ -281,7 +298,7 @@ class Points(_Node):
         p2p = self.api.p2p()
         wanted = filters(request, ("requested", "accepted", "running", "disconnected"))
         return [
-            [point.to_text(), point_json(info)]
+            [point.to_text(), point_json(p2p, info)]
             for point, info in p2p.pool.points.items()
             if not wanted or info.state.kind in wanted
         ]
@@ -305,7 +322,7 @@ class PointResource(_Node):
         info = p2p.pool.points.get(point)
         if info is None:
             raise not_found(f"unknown point {point.to_text()}")
-        return point_json(info)
+        return point_json(p2p, info)
 
     def put(self, request: Request) -> Any:
         p2p = self.api.p2p()
@@ -337,9 +354,10 @@ class PointResource(_Node):
             raise bad_request("peer_id must be a string")
         expected_id = parse_peer_id(expected) if expected is not None else None
         acl = body.get("acl")
-        if target not in p2p.pool.points and acl != "trust":
-            raise not_found(f"unknown point {target.to_text()}")
-        if expected_id is not None:
+        # As Octez (behaviour.md section 6.4): a ban or an unban applies to
+        # the point's address whether the point is known or not, and the
+        # answer is then a 404; trust adds the point.
+        if expected_id is not None and (target in p2p.pool.points or acl == "trust"):
             p2p.pool.register_point(target, expected_peer_id=expected_id)
         if acl == "ban":
             p2p.ban_point(target)
@@ -347,7 +365,11 @@ class PointResource(_Node):
             p2p.trust_point(target)
         elif acl == "open":
             p2p.open_point(target)
-        return point_json(p2p.pool.points[target])
+        info = p2p.pool.points.get(target)
+        if info is None:
+            done = {"ban": "; its address is banned", "open": "; its address is unbanned"}
+            raise not_found(f"unknown point {target.to_text()}{done.get(str(acl), '')}")
+        return point_json(p2p, info)
 
 
 class PointLog(_Node):
@@ -409,15 +431,18 @@ class Peer(_Node):
         target = parse_peer_id(self.peer_id)
         body = acl_body(request, frozenset({"acl"}))
         acl = body.get("acl")
-        if target not in p2p.pool.peers and acl != "trust":
-            raise not_found(f"unknown peer {self.peer_id}")
+        # as for points: ban and unban apply to an unknown peer id (then 404)
         if acl == "ban":
             p2p.ban_peer(target)
         elif acl == "trust":
             p2p.trust_peer(target)
         elif acl == "open":
             p2p.open_peer(target)
-        return peer_json(p2p, p2p.pool.peers[target])
+        info = p2p.pool.peers.get(target)
+        if info is None:
+            done = {"ban": "; it is banned", "open": "; it is unbanned"}
+            raise not_found(f"unknown peer {self.peer_id}{done.get(str(acl), '')}")
+        return peer_json(p2p, info)
 
 
 class PeerLog(_Node):
