@@ -200,6 +200,28 @@ class LiveNodeTests(TestCase):
 
         return self.scenario(go())
 
+    def test_greylist(self) -> Deferred[None]:
+        """``tezos-p2p greylist`` shows the greylists, ``greylist clear`` empties them."""
+
+        async def go() -> None:
+            self.p2p.greylist_peer(self.other.peer_id)
+            _, text = await self.run_command("greylist", terminal=True)
+            self.assertEqual(
+                text.splitlines(),
+                ["addresses: ::ffff:127.0.0.1", f"peers: {self.other.peer_id}"],
+            )
+            _, text = await self.run_command("greylist", "show")
+            self.assertEqual(json.loads(text)["peers"], [str(self.other.peer_id)])
+            status, text = await self.run_command("greylist", "clear", terminal=True)
+            self.assertEqual((status, text), (0, "greylists cleared\n"))
+            self.assertEqual(self.p2p.acl.greylisted_peers(), [])
+            self.assertFalse(self.p2p.acl.banned_addr("127.0.0.1"))
+            _, text = await self.run_command("greylist", terminal=True)
+            self.assertEqual(text.splitlines(), ["addresses: (none)", "peers: (none)"])
+            self.assertEqual(await self.run_command("greylist", "clear"), (0, "{}\n"))
+
+        return self.scenario(go())
+
     def test_kick(self) -> Deferred[None]:
         async def go() -> None:
             peer = str(self.other.peer_id)

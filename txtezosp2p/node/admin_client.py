@@ -2,8 +2,8 @@
 """
 The admin command line: ``tezos-p2p rpc get|put|patch|delete PATH [JSON]``
 and its shortcuts (``peers``, ``connections``, ``points``, ``stat``,
-``ban``, ``unban``, ``trust``, ``kick``), talking to a node's admin HTTP
-API (docs/admin-api.md) with ``treq``.
+``ban``, ``unban``, ``trust``, ``kick``, ``greylist [show|clear]``), talking
+to a node's admin HTTP API (docs/admin-api.md) with ``treq``.
 
 On a terminal the shortcuts print tables and one-line confirmations; when
 the output is piped (or with ``--json``) they print the API's JSON as is,
@@ -288,6 +288,15 @@ def points_table(points: list[Any]) -> str:
     return table(("POINT", "STATE", "PEER", "TRUSTED", "LAST SEEN", "BANNED"), rows)
 
 
+def greylist_text(greylist: dict[str, Any]) -> str:
+    ips = greylist.get("ips") or {}
+    lines = [f"addresses: {', '.join(ips.get('ips') or []) or '(none)'}"]
+    if ips.get("not_reliable_since"):
+        lines.append(f"  (the list overflowed at {ips['not_reliable_since']}: some are missing)")
+    lines.append(f"peers: {', '.join(greylist.get('peers') or []) or '(none)'}")
+    return "\n".join(lines)
+
+
 def _acl(info: Any) -> str:
     """The BANNED column: ``yes`` (banned), ``greylisted`` or ``no``."""
     state = info.get("acl")
@@ -411,6 +420,17 @@ async def cmd_acl(client: AdminClient, args: argparse.Namespace, out: Output) ->
     return 0
 
 
+async def cmd_greylist(client: AdminClient, args: argparse.Namespace, out: Output) -> int:
+    if args.action == "clear":
+        result = await client.call("delete", "network/greylist")
+        out.value(result if result is not None else {}, lambda _: "greylists cleared")
+        return 0
+    ips = await client.call("get", "network/greylist/ips")
+    peers = await client.call("get", "network/greylist/peers")
+    out.value({"ips": ips, "peers": peers}, greylist_text)
+    return 0
+
+
 async def cmd_kick(client: AdminClient, args: argparse.Namespace, out: Output) -> int:
     peer = peer_path(args.peer)
     try:
@@ -522,6 +542,18 @@ def add_commands(commands: Any, run_admin: Callable[[argparse.Namespace, TextIO]
         acl = commands.add_parser(word, help=what)
         acl.add_argument("target", metavar="POINT|PEER", help="host:port, [v6]:port or id...")
         common(acl, cmd_acl)
+    greylist = commands.add_parser(
+        "greylist",
+        help="show or clear the greylists",
+        description=(
+            "Show the greylisted addresses and peer ids, or clear both greylists "
+            "(DELETE /network/greylist; manual bans are kept)."
+        ),
+    )
+    greylist.add_argument(
+        "action", nargs="?", choices=("show", "clear"), default="show", help="default: show"
+    )
+    common(greylist, cmd_greylist)
     kick = commands.add_parser("kick", help="close the connection with a peer")
     kick.add_argument("peer", metavar="PEER", help="peer id (id...)")
     kick.add_argument("--wait", action="store_true", help="answer once the connection is closed")
