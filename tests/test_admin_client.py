@@ -19,6 +19,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, deferLater
 from twisted.internet.utils import getProcessOutputAndValue
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from txtezosp2p.node.admin_client import (
@@ -305,6 +306,69 @@ class LiveNodeTests(TestCase):
             with self.assertRaises(AdminClientError) as caught:
                 await execute(self.http, args, io.StringIO())
             self.assertIn("cannot reach the admin API at http://127.0.0.1:1", str(caught.exception))
+
+        return self.scenario(go())
+
+    def test_interrupted_stream(self) -> Deferred[None]:
+        """
+        Ctrl-C on a real ``tezos-p2p rpc get /network/log`` streaming from the
+        node: exit status 130 and one line, no traceback of the dropped stream.
+        """
+        from twisted.internet.protocol import ProcessProtocol
+
+        from txtezosp2p.wire.ids import Point
+
+        class CLI(ProcessProtocol):
+            def __init__(self) -> None:
+                self.out = b""
+                self.err = b""
+                self.first_line: Deferred[None] = Deferred()
+                self.ended: Deferred[int | None] = Deferred()
+
+            def outReceived(self, data: bytes) -> None:
+                self.out += data
+                if b"\n" in self.out and not self.first_line.called:
+                    self.first_line.callback(None)
+
+            def errReceived(self, data: bytes) -> None:
+                self.err += data
+
+            def processEnded(self, reason: Failure) -> None:
+                # None if the signal killed it
+                self.ended.callback(getattr(reason.value, "exitCode", None))
+
+        async def go() -> None:
+            # the stream is open once the CLI's request subscribed to the pool
+            subscribed: Deferred[None] = Deferred()
+            watch = self.p2p.watch
+
+            def spied(callback: Callable[[Any], None]) -> Callable[[], None]:
+                unsubscribe = watch(callback)
+                if not subscribed.called:
+                    subscribed.callback(None)
+                return unsubscribe
+
+            self.patch(self.p2p, "watch", spied)
+            cli = CLI()
+            argv = ["-m", "txtezosp2p.node.cli", "rpc", "get", "/network/log"]
+            self.reactor.spawnProcess(  # type: ignore[attr-defined]
+                cli, sys.executable, [sys.executable, *argv, "--endpoint", self.url], env=os.environ
+            )
+
+            def early_end(code: object) -> object:
+                if not subscribed.called:
+                    subscribed.errback(AssertionError(f"the CLI ended first: {cli.err!r}"))
+                return code
+
+            cli.ended.addBoth(early_end)
+            await subscribed
+            self.p2p.pool.register_point(Point("127.0.0.1", 4321))
+            await cli.first_line
+            assert cli.transport is not None
+            cli.transport.signalProcess("INT")
+            self.assertEqual(await cli.ended, 130, cli.err)
+            self.assertEqual(cli.err, b"tezos-p2p: interrupted\n")
+            self.assertEqual(json.loads(cli.out.splitlines()[0])["event"], "new_point")
 
         return self.scenario(go())
 

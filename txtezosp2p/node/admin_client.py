@@ -459,21 +459,37 @@ async def execute(http: HTTPClient, args: argparse.Namespace, stream: TextIO) ->
 
 
 def run(args: argparse.Namespace, stream: TextIO) -> int:
-    """Run the admin command on the global reactor (the console script)."""
+    """
+    Run the admin command on the global reactor (the console script).  When
+    the reactor is stopped from outside (Ctrl-C, SIGTERM) the command is
+    cancelled, whatever it was waiting for (a stream, a slow answer), and
+    :class:`KeyboardInterrupt` is raised once the reactor has stopped: no
+    traceback of the connections it had to drop.
+    """
     from twisted.internet import reactor
     from twisted.web.client import Agent, HTTPConnectionPool
 
     pool = HTTPConnectionPool(reactor, persistent=False)
     http = HTTPClient(Agent(reactor, pool=pool))
     outcome: list[Any] = []
+    interrupted: list[bool] = []
 
     def start() -> None:
         done: Deferred[int] = Deferred.fromCoroutine(execute(http, args, stream))
 
         def finished(result: object) -> None:
+            if interrupted:
+                return None  # the command was cancelled by the shutdown: nothing to report
             outcome.append(result)
             reactor.stop()  # type: ignore[attr-defined]
+            return None
 
+        def shutting_down() -> None:
+            if not outcome:
+                interrupted.append(True)
+                done.cancel()
+
+        reactor.addSystemEventTrigger("before", "shutdown", shutting_down)  # type: ignore[attr-defined]
         done.addBoth(finished)
 
     reactor.callWhenRunning(start)  # type: ignore[attr-defined]
