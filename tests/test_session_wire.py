@@ -306,6 +306,19 @@ class HostileInputTests(SynchronousTestCase):
         error = self.failureResultOf(session.when_established(), RejectedByNack).value
         self.assertEqual(error.alternative_points, points)
 
+    def test_not_established_after_a_nack(self) -> None:
+        """We sent our Ack, the peer answered with a Nack: the session never ran."""
+        session, transport, _ = make_session(session_config(IDENTITY_A), incoming=False)
+        peer = RawPeer(IDENTITY_B, incoming=True)
+        peer.keys_from(take(transport))
+        session.dataReceived(peer.frame + peer.seal(b"\x00\x00"))
+        self.assertIsNotNone(session.negotiated_version)  # our Ack went out
+        self.assertFalse(session.established)
+        session.dataReceived(peer.seal(encode_ack(Nack(NackMotive.TOO_MANY_CONNECTIONS, ()))))
+        self.failureResultOf(session.when_established(), RejectedByNack)
+        self.assertFalse(session.established)
+        self.assertTrue(RunningPair(self).session.established)
+
     def test_garbled_chunk_when_running(self) -> None:
         pair = RunningPair(self)
         chunk = bytearray(pair.peer.seal(b"\x00\x00\x00\x02hi"))

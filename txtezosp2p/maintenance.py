@@ -45,6 +45,7 @@ from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 
 from . import _events as ev
+from ._observer import Observer
 from .admission import admission_policy
 from .interfaces import IAdmissionPolicy
 from .limits import ConnectionBounds
@@ -127,8 +128,8 @@ class MaintenanceService(Service):
         self._external = Trigger("maintain")
         #: A request came while the worker was busy: the next wait is skipped.
         self._requested = False
-        self._maintained: list[Deferred[None]] = []
-        self._rolls: list[Deferred[int]] = []
+        self._maintained = Observer[None](once=False)
+        self._rolls = Observer[int](once=False)
         self._waiting: Deferred[Any] | None = None
         self._loop: Deferred[None] | None = None
         self._stopping = False
@@ -161,12 +162,8 @@ class MaintenanceService(Service):
         self._stopping = True
         if self._waiting is not None and not self._waiting.called:
             self._waiting.cancel()
-        waiters, self._maintained = self._maintained, []
-        for waiter in waiters:
-            waiter.callback(None)  # the worker closed (behaviour.md §4.5)
-        rolls, self._rolls = self._rolls, []
-        for roll in rolls:
-            roll.callback(0)
+        self._maintained.fire(None)  # the worker closed (behaviour.md §4.5)
+        self._rolls.fire(0)
         loop, self._loop = self._loop, None
         return loop
 
@@ -179,8 +176,7 @@ class MaintenanceService(Service):
 
     def maintain(self) -> Deferred[None]:
         """Run a step now; fires once a step finds the count inside the band."""
-        waiter: Deferred[None] = Deferred()
-        self._maintained.append(waiter)
+        waiter = self._maintained.when()
         self._requested = True
         self._external.fire()
         return waiter
@@ -193,17 +189,15 @@ class MaintenanceService(Service):
         """
         if not self.running:
             return Deferred.fromCoroutine(self._roll())
-        waiter: Deferred[int] = Deferred()
-        self._rolls.append(waiter)
+        waiter = self._rolls.when()
         self._requested = True
         self._external.fire()
         return waiter
 
     async def _serve_rolls(self) -> None:
-        waiters, self._rolls = self._rolls, []
-        count = await self._roll()
-        for waiter in waiters:
-            waiter.callback(count)
+        # requests arriving during this roll wait for the next one
+        rolls, self._rolls = self._rolls, Observer[int](once=False)
+        rolls.fire(await self._roll())
 
     # -- the loop (behaviour.md §4.1) --------------------------------------------------
 
@@ -222,7 +216,7 @@ class MaintenanceService(Service):
         motive = "activation"
         while not self._stopping:
             self._requested = False
-            if self._rolls:
+            if self._rolls.waiting:
                 await self._serve_rolls()
             await self._step(motive)
             if self._stopping:
@@ -281,9 +275,7 @@ class MaintenanceService(Service):
                 return
 
     def _wake_maintained(self) -> None:
-        waiters, self._maintained = self._maintained, []
-        for waiter in waiters:
-            waiter.callback(None)
+        self._maintained.fire(None)
 
     # -- too few (behaviour.md §4.3) ---------------------------------------------------
 

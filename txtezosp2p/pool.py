@@ -31,6 +31,7 @@ from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from . import _events as ev
+from ._observer import Observer
 from .acl import ACL
 from .interfaces import IPool
 from .limits import Limits
@@ -55,12 +56,13 @@ T = TypeVar("T")
 class Trigger:
     """
     A broadcast condition (Octez ``P2p_trigger``): :meth:`wait` returns a
-    Deferred that fires at the next :meth:`fire`; every waiter wakes.
+    Deferred that fires at the next :meth:`fire`; every waiter wakes.  A
+    recurring :class:`~txtezosp2p._observer.Observer` that can be held.
     """
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._waiters: list[Deferred[None]] = []
+        self._observer = Observer[None](once=False)
         self._held = 0
         self._pending = False
 
@@ -77,21 +79,13 @@ class Trigger:
                 self.fire()
 
     def wait(self) -> Deferred[None]:
-        waiter: Deferred[None] = Deferred(self._forget)
-        self._waiters.append(waiter)
-        return waiter
-
-    def _forget(self, waiter: Deferred[None]) -> None:
-        if waiter in self._waiters:
-            self._waiters.remove(waiter)
+        return self._observer.when()
 
     def fire(self) -> None:
         if self._held:
             self._pending = True
             return
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            waiter.callback(None)
+        self._observer.fire(None)
 
 
 class _LRUSet(Generic[T]):

@@ -30,18 +30,19 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, cast
 from typing import Protocol as TypingProtocol
 
 import attrs
 from automat import TypeMachineBuilder
-from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, fail, maybeDeferred
 from twisted.internet.interfaces import IDelayedCall, IPullProducer, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import _events as ev
+from ._observer import Observer
 from ._queue import BoundedQueue
 from .identity import Identity
 from .interfaces import IAuthenticationGate, IMessageCodec, ISession
@@ -236,45 +237,6 @@ class SessionConfig:
 
     def summary(self) -> ev.SummarisingLogger:
         return self.log_summary if self.log_summary is not None else _EVERY_LINE
-
-
-# -- One-shot observers -----------------------------------------------------
-
-T = TypeVar("T")
-
-
-class _OneShot(Generic[T]):
-    """Remembers one outcome and hands a fresh Deferred of it to every observer."""
-
-    def __init__(self) -> None:
-        self._result: T | Failure | None = None
-        self._done = False
-        self._waiters: list[Deferred[T]] = []
-
-    @property
-    def done(self) -> bool:
-        return self._done
-
-    def when(self) -> Deferred[T]:
-        if self._done:
-            if isinstance(self._result, Failure):
-                return fail(self._result)
-            return succeed(self._result)  # type: ignore[arg-type]
-        waiter: Deferred[T] = Deferred()
-        self._waiters.append(waiter)
-        return waiter
-
-    def fire(self, result: T | Failure) -> None:
-        if self._done:
-            return
-        self._done = True
-        self._result = result
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if isinstance(result, Failure):
-                waiter.errback(result)
-            else:
-                waiter.callback(result)
 
 
 # -- The lifecycle state machine --------------------------------------------
@@ -524,9 +486,9 @@ class Session(Protocol):
         # statistics (rates come from the IO scheduler)
         self.total_sent = 0
         self.total_recv = 0
-        self._authenticated = _OneShot[ConnectionInfo]()
-        self._established = _OneShot["Session"]()
-        self._closed = _OneShot[str]()
+        self._authenticated: Observer[ConnectionInfo] = Observer()
+        self._established: Observer[Session] = Observer()
+        self._closed: Observer[str] = Observer()
         if Session._lifecycle_factory is None:
             Session._lifecycle_factory = _build_lifecycle()
         self._machine = Session._lifecycle_factory(self)
@@ -544,7 +506,7 @@ class Session(Protocol):
 
     @property
     def established(self) -> bool:
-        return self._established.done and self.negotiated_version is not None
+        return self._established.succeeded
 
     @property
     def peer_id(self) -> PeerId | None:
@@ -872,8 +834,8 @@ class Session(Protocol):
         self.close_reason = str(error)
         self._end_queues(error, ConnectionClosed(str(error)))
         failure = Failure(error)
-        self._authenticated.fire(failure)
-        self._established.fire(failure)
+        self._authenticated.fail(failure)
+        self._established.fail(failure)
         if self._nack_sent:
             self._finish_close()
         else:
@@ -891,8 +853,8 @@ class Session(Protocol):
         self.close_reason = str(error)
         self._end_queues(error, error)
         failure = Failure(error)
-        self._authenticated.fire(failure)
-        self._established.fire(failure)
+        self._authenticated.fail(failure)
+        self._established.fail(failure)
         self._transport_gone(reason)
 
     # -- running: receive ----------------------------------------------------
