@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -184,24 +185,34 @@ class IdentityCommandTests(SynchronousTestCase):
         self.assertEqual(len(failed.stderr.strip().splitlines()), 1)
 
 
+BOOTSTRAP_RECORD = b"\x00\x00\x00\x02\x00\x02"
+
+
 class SessionDecodeTests(SynchronousTestCase):
     """``session decode`` on the bytes one side of a real session sent and received."""
 
-    def record(self, incoming: bool) -> tuple[str, str, str]:
+    def record(
+        self, incoming: bool, chunks: Callable[[RawPeer], bytes] | None = None
+    ) -> tuple[str, str, str]:
         config = session_config(IDENTITY_A, codec=P2PMessageCodec())
         session, transport, _ = make_session(config, incoming=incoming)
         peer = RawPeer(IDENTITY_B, incoming=not incoming)
         sent = take(transport)
         peer.keys_from(sent)
         received = peer.frame + peer.seal(b"\x00\x00") + peer.seal(encode_ack(Ack()))
-        received += peer.seal(b"\x00\x00\x00\x02\x00\x02")  # Bootstrap
+        if chunks is None:
+            received += peer.seal(BOOTSTRAP_RECORD)
+        else:
+            received += chunks(peer)
         session.dataReceived(received)
         sent += take(transport)
-        self.successResultOf(session.when_established())
-        session.write_now(Bootstrap())
-        assert transport.producer is not None
-        transport.producer.resumeProducing()
-        sent += take(transport)
+        if chunks is None:
+            self.successResultOf(session.when_established())
+        if session.close_reason is None:  # (not when the received bytes made it fail)
+            session.write_now(Bootstrap())
+            assert transport.producer is not None
+            transport.producer.resumeProducing()
+            sent += take(transport)
         directory = self.mktemp()
         os.makedirs(directory)
         paths = []
@@ -248,6 +259,38 @@ class SessionDecodeTests(SynchronousTestCase):
 
     def test_incoming(self) -> None:
         self.check(self.decode(incoming=True))
+
+    def test_records_across_chunks(self) -> None:
+        """Each message names its first chunk and how many chunks it spans."""
+
+        def chunks(peer: RawPeer) -> bytes:
+            # three records cut into 5-byte chunks (2-3, 3-4, 4-5), then two in chunk 6
+            return peer.seal(BOOTSTRAP_RECORD * 3, chunk_size=5) + peer.seal(BOOTSTRAP_RECORD * 2)
+
+        identity, sent, received = self.record(False, chunks)
+        result = run(
+            "session", "decode", "--identity", identity, "--sent", sent, "--received", received
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        lines = [json.loads(line) for line in result.stdout.splitlines()]
+        placed = [
+            (line["chunk"], line["chunks"])
+            for line in lines
+            if line["direction"] == "received" and line["kind"] == "p2p_message"
+        ]
+        self.assertEqual(placed, [(2, 2), (3, 2), (4, 2), (6, 1), (6, 1)])
+
+    def test_oversized_record(self) -> None:
+        def chunks(peer: RawPeer) -> bytes:
+            return peer.seal(BOOTSTRAP_RECORD + (100 << 20).to_bytes(4, "big"))
+
+        identity, sent, received = self.record(False, chunks)
+        result = run(
+            "session", "decode", "--identity", identity, "--sent", sent, "--received", received
+        )
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("chunk 2: record of", result.stderr)
+        self.assertIn('"Bootstrap"', result.stdout)  # the record before it is printed
 
     def test_wrong_identity(self) -> None:
         identity, sent, received = self.record(False)

@@ -288,11 +288,11 @@ class LimitsTests(SynchronousTestCase):
     def test_keys(self) -> None:
         """
         Every Limits attribute has its Octez key, mixed spellings included;
-        ``admission`` is ours, not Octez's (set with ``--admission``).
+        ``admission`` (set with ``--admission``) and ``receive_progress_timeout``
+        are ours, not Octez's.
         """
-        self.assertEqual(
-            set(LIMITS_KEYS), {field.name for field in attrs.fields(Limits)} - {"admission"}
-        )
+        ours = {"admission", "receive_progress_timeout"}
+        self.assertEqual(set(LIMITS_KEYS), {field.name for field in attrs.fields(Limits)} - ours)
         self.assertEqual(
             set(LIMITS_KEYS.values()),
             {

@@ -16,7 +16,6 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from txtezosp2p import session as session_module
 from txtezosp2p.identity import Identity
 from txtezosp2p.limits import Limits
 from txtezosp2p.session import Accept, Session, SessionConfig, Versions
@@ -160,16 +159,37 @@ class RunningPair:
 
 
 class WireExactTests(SynchronousTestCase):
-    """The session emits the exact bytes of wire.md Appendix A.2."""
+    """
+    The session emits the exact bytes of wire.md Appendix A.2: a recorded
+    handshake replayed through the public knobs of a deterministic session
+    (``SessionConfig.message_nonce``, ``SessionConfig.random_bytes``).
+    """
+
+    def test_nonce_knobs(self) -> None:
+        drawn: list[int] = []
+
+        def source(n: int) -> bytes:
+            drawn.append(n)
+            return bytes(range(n))
+
+        config = session_config(IDENTITY_A, random_bytes=source)
+        self.assertEqual(config.connection_nonce(), bytes(range(24)))
+        self.assertEqual(drawn, [24])
+        fixed = session_config(IDENTITY_A, message_nonce=b"\x07" * 24, random_bytes=source)
+        self.assertEqual(fixed.connection_nonce(), b"\x07" * 24)
+        self.assertEqual(drawn, [24])
+        self.assertRaises(ValueError, session_config, IDENTITY_A, message_nonce=b"short")
+        short = session_config(IDENTITY_A, random_bytes=lambda n: b"")
+        self.assertRaises(ValueError, short.connection_nonce)
 
     def test_dialler_bytes(self) -> None:
-        self.patch(session_module, "random_nonce", lambda: b"\x11" * 24)
         config = SessionConfig(
             identity=IDENTITY_A,
             versions=MAINNET,
             codec=P2PMessageCodec(),
             pow_target=26.0,
             advertised_port=9732,
+            message_nonce=b"\x11" * 24,  # the deterministic-session knob
         )
         session, transport, _ = make_session(config, incoming=False)
         self.assertEqual(take(transport), A_CONN)
@@ -200,13 +220,13 @@ class WireExactTests(SynchronousTestCase):
 
     def test_responder_bytes(self) -> None:
         """B accepting A: B's metadata chunk is the vector's."""
-        self.patch(session_module, "random_nonce", lambda: b"\x22" * 24)
         config = SessionConfig(
             identity=IDENTITY_B,
             versions=MAINNET,
             codec=P2PMessageCodec(),
             pow_target=26.0,
             advertised_port=9733,
+            random_bytes=lambda n: b"\x22" * n,  # the session's random source
         )
         session, transport, _ = make_session(config, incoming=True)
         self.assertEqual(take(transport), B_CONN)
@@ -341,7 +361,7 @@ class HostileInputTests(SynchronousTestCase):
         pair = RunningPair(self, codec=BytesCodec(max_size=1000))
         pair.session.dataReceived(pair.peer.seal((997).to_bytes(4, "big") + b"x"))
         self.failureResultOf(pair.session.read(), DecodingError)
-        self.assertEqual(len(pair.session._plain), 0)
+        self.assertEqual(len(pair.session._input), 0)
 
     def test_record_length_over_uint30(self) -> None:
         pair = RunningPair(self)
@@ -548,16 +568,16 @@ class ApplicationProducerTests(SynchronousTestCase):
                 self.paused = True
 
             def assertBounded(self) -> None:
-                assert session._outgoing.size < 10_000 + 1004
+                assert session._outbox.size < 10_000 + 1004
 
         producer = Producer()
         session.registerProducer(producer, True)
         producer.resumeProducing()  # the application starts writing
         self.assertTrue(producer.paused)
-        self.assertLess(session._outgoing.size, 10_000)
+        self.assertLess(session._outbox.size, 10_000)
         pair.flush()  # the socket takes a batch: room again
         self.assertIn("resume", events[1:])
-        self.assertLessEqual(session._outgoing.size, 10_000)
+        self.assertLessEqual(session._outbox.size, 10_000)
         session.unregisterProducer()
 
     def test_pull_producer(self) -> None:

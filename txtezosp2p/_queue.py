@@ -36,7 +36,8 @@ class BoundedQueue(Generic[T]):
         self._pushers: deque[tuple[T, int, Deferred[None]]] = deque()
         self._poppers: deque[Deferred[T]] = deque()
         self._closed: BaseException | None = None
-        self._on_space = on_space
+        #: Called each time an element leaves the queue (room may have appeared).
+        self.on_space = on_space
 
     def __len__(self) -> int:
         return len(self._items)
@@ -114,8 +115,8 @@ class BoundedQueue(Generic[T]):
 
     def _admit_waiting(self) -> None:
         self._admit_pushers()
-        if self._on_space is not None:
-            self._on_space()
+        if self.on_space is not None:
+            self.on_space()
 
     def drain(self) -> list[T]:
         """Remove and return every queued item."""

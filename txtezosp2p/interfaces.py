@@ -55,8 +55,14 @@ class IMessageCodec(Interface):
     def encode(message: object) -> bytes:
         """The body of ``message``; raises ``EncodingError``."""
 
-    def decode(body: bytes) -> object:
-        """The message in ``body`` (untrusted); raises ``DecodingError`` only."""
+    def decode(body: bytes | memoryview) -> object:
+        """
+        The message in ``body`` (untrusted); raises ``DecodingError`` only.
+
+        A running session passes a read-only ``memoryview`` of its receive
+        buffer (no copy was made to call the codec): the message must copy
+        the bytes it keeps, e.g. with ``bytes(body[2:])``.
+        """
 
 
 class IAuthenticationGate(Interface):

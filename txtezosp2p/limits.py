@@ -66,6 +66,13 @@ class Limits:
     #: (Octez's exact rule: refuse newcomers at ``max_threshold``).  Not an
     #: Octez limit and not in Octez's configuration file.
     admission: str = "elastic"
+    #: Not an Octez limit.  How long a running connection may hold part of a
+    #: message (an incomplete chunk or record) without completing one, time
+    #: paused by our own back-pressure excepted; then it is closed with
+    #: ``ReceiveStalled``.  At the default a 100 MiB message needs about
+    #: 0.9 MB/s.  ``None`` waits forever, as Octez does.  Not in Octez's
+    #: configuration file.
+    receive_progress_timeout: float | None = 120.0
 
     def __attrs_post_init__(self) -> None:
         self.check()
@@ -109,6 +116,8 @@ class Limits:
             pair = getattr(self, name)
             if pair is not None and not 0 <= pair[1] <= pair[0]:
                 raise ValueError(f"{name}: target must be within [0, max]")
+        if self.receive_progress_timeout is not None and self.receive_progress_timeout <= 0:
+            raise ValueError("receive-progress-timeout must be positive")
         if self.binary_chunks_size is not None:
             check_binary_chunks_size(self.binary_chunks_size)
 

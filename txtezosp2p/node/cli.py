@@ -57,6 +57,7 @@ from ..wire.encoding import (
     read_point,
 )
 from ..wire.errors import P2PError
+from ..wire.framing import InputBuffer, RecordFramer, take_connection_message
 from ..wire.ids import PeerId
 from ..wire.shell import shell_message_codec
 from ..wire.shell_types import BlockHeader, BlockLocator, ChainId, Mempool, Operation, Protocol
@@ -335,12 +336,13 @@ def _read_file(path: str, limit: int = 1 << 30) -> bytes:
 
 
 def _split_connection_message(data: bytes, what: str) -> tuple[bytes, bytes]:
-    if len(data) < 2:
-        raise CommandError(f"{what}: no connection message")
-    length = int.from_bytes(data[:2], "big")
-    if len(data) < 2 + length:
-        raise CommandError(f"{what}: truncated connection message")
-    return data[: 2 + length], data[2 + length :]
+    received = InputBuffer()
+    received.append(data)
+    message = take_connection_message(received)
+    if message is None:
+        truncated = "no" if len(data) < 2 else "truncated"
+        raise CommandError(f"{what}: {truncated} connection message")
+    return message, bytes(received.data[received.pos :])
 
 
 class _Direction:
@@ -482,24 +484,15 @@ def _emit_messages(
     codec: P2PMessageCodec,
     emit: _Emit,
 ) -> None:
-    stream = bytearray()
+    framer = RecordFramer(codec.max_size)
     first_chunk = direction.chunk
     while True:
+        if not framer.buffered:
+            first_chunk = direction.chunk  # the next record starts in the next chunk
         plain = direction.next_chunk()
         if plain is None:
             break
-        if not stream:
-            first_chunk = direction.chunk - 1
-        stream += plain
-        while len(stream) >= 4:
-            length = int.from_bytes(stream[:4], "big")
-            if length + 4 > codec.max_size:
-                direction.error = f"chunk {direction.chunk - 1}: message of {length + 4} bytes"
-                return
-            if len(stream) < 4 + length:
-                break
-            body = bytes(stream[4 : 4 + length])
-            del stream[: 4 + length]
+        for body in framer.feed(plain):
             title: str | None = None
             try:
                 decoded = codec.decode(body)
@@ -509,9 +502,13 @@ def _emit_messages(
                 message = {"undecodable": body.hex(), "error": str(exc)}
             chunks = direction.chunk - first_chunk
             emit(direction.name, "p2p_message", first_chunk, chunks, message, title=title)
-            first_chunk = direction.chunk if not stream else direction.chunk - 1
-    if stream and direction.error is None:
-        direction.error = f"{len(stream)} bytes of an incomplete message at the end"
+            first_chunk = direction.chunk - 1  # the records after it start in this chunk
+        if framer.error is not None:
+            error = framer.error
+            direction.error = f"chunk {direction.chunk - 1}: {error.detail or error.reason}"
+            return
+    if framer.buffered and direction.error is None:
+        direction.error = f"{framer.buffered} bytes of an incomplete message at the end"
 
 
 # -- main -------------------------------------------------------------------

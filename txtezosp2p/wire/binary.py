@@ -43,7 +43,8 @@ class Reader:
 
     Every read checks that enough bytes remain before touching them; a
     length prefix is checked against both the remaining window and the
-    caller's maximum before anything is sliced.
+    caller's maximum before anything is sliced.  A memoryview is read in
+    place: only the values returned are copied out of it.
     """
 
     __slots__ = ("_data", "_end", "pos")
@@ -51,7 +52,7 @@ class Reader:
     def __init__(
         self, data: bytes | bytearray | memoryview, start: int = 0, end: int | None = None
     ):
-        self._data = bytes(data) if isinstance(data, memoryview) else data
+        self._data = data
         self.pos = start
         self._end = len(data) if end is None else end
 

@@ -613,7 +613,7 @@ class P2PMessageCodec:
             raise EncodingError(f"{case.title}: payload over {case.max_length} bytes")
         return B.put_uint16(case.tag) + payload
 
-    def decode(self, body: bytes) -> object:
+    def decode(self, body: bytes | memoryview) -> object:
         reader = B.Reader(body)
         tag = reader.uint16()
         result: object
@@ -707,8 +707,8 @@ class BytesCodec:
             raise EncodingError("BytesCodec encodes byte strings only")
         return bytes(message)
 
-    def decode(self, body: bytes) -> object:
-        return body
+    def decode(self, body: bytes | memoryview) -> object:
+        return bytes(body)  # no copy when ``body`` is already bytes
 
     def to_json(self, message: object) -> Any:
         return bytes(message).hex() if isinstance(message, bytes | bytearray) else repr(message)

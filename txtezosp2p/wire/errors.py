@@ -141,6 +141,16 @@ class HandshakeTimeout(P2PError):
     octez_id = "canceled"
 
 
+class ReceiveStalled(P2PError):
+    """
+    A running connection held part of a message (a chunk or a record) for
+    longer than ``receive_progress_timeout`` without completing one.  Octez
+    has no such limit; like its timeouts, this one reports ``canceled``.
+    """
+
+    octez_id = "canceled"
+
+
 class InvalidMessageSize(P2PError):
     """A chunk or message larger than the protocol allows."""
 
