@@ -63,11 +63,14 @@ async def run(reactor: Any, args: argparse.Namespace) -> dict[str, Any]:
 async def handshakes_section(reactor: Any, rounds: int, per_round: int) -> dict[str, Any]:
     """``rounds`` runs of ``per_round`` handshakes, 64 at a time."""
     runs = await repeat(rounds, lambda: network.handshakes(reactor, per_round, 64))
+    accepting = [r["accepting_cpu_us"] for r in runs if r["accepting_cpu_us"] is not None]
     return {
         "handshakes_per_round": per_round,
         "concurrency": 64,
         "failed": sum(r["failed"] for r in runs),
         "per_second": spread([r["per_second"] for r in runs]),
+        "dialling_cpu_us": spread([r["dialling_cpu_us"] for r in runs]),
+        "accepting_cpu_us": spread(accepting) if accepting else None,
     }
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-from twisted.internet.protocol import Protocol
+from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.python.failure import Failure
 
 from txtezosp2p.io_scheduler import IOScheduler
@@ -83,33 +83,85 @@ def _config() -> Any:
     return session_config(IDENTITY_A, limits=limits, pow_target=0.0)
 
 
-async def handshakes(reactor: Any, total: int, concurrency: int) -> dict[str, Any]:
-    """Complete ``total`` handshakes, ``concurrency`` at a time; handshakes per second."""
-    peer = Peer("handshake")
-    config = _config()
-    endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", peer.port)
-    done = failed = 0
-    started = 0
-
-    async def one() -> None:
-        nonlocal done, failed, started
-        while started < total:
-            started += 1
-            session = Session(config, reactor, incoming=False)
-            try:
-                await connectProtocol(endpoint, session)
-                await session.when_established()
-                done += 1
-            except Exception:
-                failed += 1
-            await session.close()
-
+def _process_cpu(pid: int) -> float | None:
+    """CPU seconds a child process has used so far (Linux ``/proc``), or None."""
     try:
-        start = time.perf_counter()
-        await defer.gatherResults(
-            [Deferred.fromCoroutine(one()) for _ in range(concurrency)], consumeErrors=True
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _Dialler(ClientFactory):
+    """Builds the next outgoing session of a handshake round (straight ``connectTCP``)."""
+
+    noisy = False
+
+    def __init__(self, config: Any, reactor: Any) -> None:
+        self.config = config
+        self.reactor = reactor
+        self.sessions: list[Session] = []
+
+    def buildProtocol(self, addr: Any) -> Session:
+        return self.sessions.pop()
+
+    def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
+        pass  # the session of the attempt never starts: its handshake times out
+
+
+async def _handshake_round(
+    reactor: Any, port: int, config: Any, total: int, concurrency: int
+) -> tuple[int, int, float]:
+    """``total`` handshakes, ``concurrency`` at a time: (done, failed, seconds)."""
+    finished: Deferred[None] = Deferred()
+    started = done = failed = 0
+    dialler = _Dialler(config, reactor)
+
+    def start() -> None:
+        nonlocal started
+        if started == total:
+            if done + failed == total and not finished.called:
+                finished.callback(None)
+            return
+        started += 1
+        session = Session(config, reactor, incoming=False)
+        dialler.sessions.append(session)
+        reactor.connectTCP("127.0.0.1", port, dialler)
+        session.when_established().addCallbacks(established, refused)
+
+    def established(session: Session) -> None:
+        nonlocal done
+        done += 1
+        session.close().addCallback(lambda _: start())
+
+    def refused(_: object) -> None:
+        nonlocal failed
+        failed += 1
+        start()
+
+    begin = time.perf_counter()
+    for _ in range(concurrency):
+        start()
+    await finished
+    return done, failed, time.perf_counter() - begin
+
+
+async def handshakes(reactor: Any, total: int, concurrency: int) -> dict[str, Any]:
+    """
+    Complete ``total`` handshakes, ``concurrency`` at a time, against an
+    accepting end in its own process: handshakes per second, and the CPU
+    time each end spends per handshake (the accepting end's from ``/proc``,
+    its start-up left out; ``None`` where ``/proc`` is missing).
+    """
+    peer = Peer("handshake")
+    try:
+        own_start, peer_start = _cpu(), _process_cpu(peer.process.pid)
+        done, failed, elapsed = await _handshake_round(
+            reactor, peer.port, _config(), total, concurrency
         )
-        elapsed = time.perf_counter() - start
+        own_cpu = _cpu() - own_start
+        peer_end = _process_cpu(peer.process.pid)
     finally:
         peer.stop()
     return {
@@ -117,6 +169,10 @@ async def handshakes(reactor: Any, total: int, concurrency: int) -> dict[str, An
         "failed": failed,
         "concurrency": concurrency,
         "per_second": round(done / elapsed, 1),
+        "dialling_cpu_us": round(own_cpu / total * 1e6, 1),
+        "accepting_cpu_us": None
+        if peer_start is None or peer_end is None
+        else round((peer_end - peer_start) / total * 1e6, 1),
     }
 
 

@@ -9,11 +9,11 @@ from typing import Any, cast
 
 from hypothesis import settings
 from twisted.internet.task import Clock
-from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, LogLevel, globalLogPublisher
 from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase
 
-from txtezosp2p import _backend
+from txtezosp2p import _backend, log
 from txtezosp2p.session import Session, SessionConfig
 from txtezosp2p.testing import (
     IDENTITY_A,
@@ -34,6 +34,7 @@ __all__ = [
     "backends",
     "capture_events",
     "connected_sessions",
+    "debug_events",
     "named",
     "session_config",
     "weak_identity",
@@ -76,6 +77,13 @@ def capture_events(case: SynchronousTestCase) -> list[LogEvent]:
     globalLogPublisher.addObserver(observer)
     case.addCleanup(globalLogPublisher.removeObserver, observer)
     return events
+
+
+def debug_events(case: SynchronousTestCase) -> None:
+    """Have the library emit its debug events until the end of the test."""
+    before = log.level()
+    log.set_level(LogLevel.debug)
+    case.addCleanup(log.set_level, before)
 
 
 def named(events: list[LogEvent], name: str) -> list[LogEvent]:

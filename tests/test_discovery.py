@@ -25,7 +25,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
 
 import tests.helpers  # noqa: F401  (loads the hypothesis profile)
-from tests.helpers import capture_events, named
+from tests.helpers import capture_events, debug_events, named
 from txtezosp2p.discovery import (
     DATAGRAM_SIZE,
     INITIAL_DELAY,
@@ -523,6 +523,7 @@ class AnswererTests(SynchronousTestCase):
 
     def test_registers_others(self) -> None:
         """The point is the datagram's source IP with the announced port."""
+        debug_events(self)
         events = capture_events(self)
         service, port, registry = self.started()
         port.receive(encode_discovery(OTHER, 9733), ("192.168.1.5", 10732))

@@ -10,6 +10,12 @@ that a JSON log sink can be filtered the way Octez operators filter
 Events a remote host can repeat at will (refused connections, failed
 handshakes) go through a :class:`SummarisingLogger`, which logs a few of
 them one by one and counts the rest.
+
+The library emits events of ``info`` and above unless :func:`set_level`
+(public as :func:`txtezosp2p.log.set_level`) asks for ``debug``: a debug
+event costs microseconds to build even when no observer keeps it, and
+some are per connection or per message.  Hot paths also test
+:func:`debug_enabled` before computing a debug event's fields.
 """
 
 from __future__ import annotations
@@ -19,10 +25,39 @@ from typing import Any
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger, LogLevel
 
+_LEVELS = (LogLevel.debug, LogLevel.info, LogLevel.warn, LogLevel.error, LogLevel.critical)
+
+#: The levels the library emits; below them no event is built (see set_level).
+_enabled: frozenset[LogLevel] = frozenset(_LEVELS[1:])
+
+
+def set_level(level: LogLevel) -> None:
+    """Emit events of ``level`` and above (``LogLevel.info`` until told otherwise)."""
+    global _enabled
+    _enabled = frozenset(_LEVELS[_LEVELS.index(level) :])
+
+
+def level() -> LogLevel:
+    """The lowest level emitted."""
+    return min(_enabled, key=_LEVELS.index)
+
+
+def debug_enabled() -> bool:
+    """Whether debug events are emitted: hot paths test it before building one."""
+    return LogLevel.debug in _enabled
+
+
+class _SectionLogger(Logger):
+    """A ``Logger`` that drops events below the library's level before building them."""
+
+    def emit(self, level: LogLevel, format: str | None = None, **kwargs: Any) -> None:
+        if level in _enabled:
+            super().emit(level, format, **kwargs)
+
 
 def logger(section: str) -> Logger:
     """The logger of an Octez event section, e.g. ``logger("p2p.socket")``."""
-    return Logger(namespace=f"txtezosp2p.{section}")
+    return _SectionLogger(namespace=f"txtezosp2p.{section}")
 
 
 # [p2p.socket]

@@ -25,6 +25,7 @@ from typing import Any
 from .gate import ConnectionInfo, Reject
 from .identity import Identity
 from .wire.crypto import (
+    NONCE_SIZE,
     ChunkCipher,
     PowTarget,
     check_proof_of_work,
@@ -32,6 +33,7 @@ from .wire.crypto import (
     precompute,
 )
 from .wire.encoding import (
+    PUBLIC_KEY_SIZE,
     Ack,
     ConnectionMessage,
     MetadataConfig,
@@ -52,6 +54,9 @@ from .wire.ids import ConnectionId, PeerId, Point
 
 #: Most alternative points a Nack carries (Octez ``P2p_socket.nack``).
 NACK_POINTS = 100
+#: Where the nonce sits in a framed connection message: after the frame
+#: length, the port, the public key and the proof-of-work stamp (wire.md §2).
+GREETING_NONCE_OFFSET = 2 + 2 + PUBLIC_KEY_SIZE + NONCE_SIZE
 
 
 def greeting(identity: Identity, port: int | None, version: NetworkVersion, nonce: bytes) -> bytes:

@@ -41,7 +41,7 @@ from typing import Any, cast
 from typing import Protocol as TypingProtocol
 
 import attrs
-from twisted.internet.defer import Deferred, fail, maybeDeferred
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
@@ -98,6 +98,9 @@ _FAILED = (
 _REFUSED = "refused {count:,} connections of {subjects:,} peers in the last {period:g} s ({kind})"
 _NACKED = "sent {count:,} Nacks to {subjects:,} points in the last {period:g} s ({kind})"
 
+#: The body of an Ack (wire.md §6).
+_ACK = encode_ack(Ack())
+
 #: Bytes we accept to hold while no step of the handshake wants them: one
 #: connection message or chunk and the next one.  Beyond that the peer is paused.
 HANDSHAKE_BUFFER_LIMIT = 2 * (2 + 0xFFFF)
@@ -151,15 +154,33 @@ class SessionConfig:
     random_bytes: Callable[[int], bytes] = os.urandom
     _version_gate: VersionGate = attrs.field(init=False, repr=False, eq=False)
 
+    # our connection message without its nonce: the same for every session
+    _greeting_parts: tuple[bytes, bytes] = attrs.field(init=False, repr=False, eq=False)
+
     @_version_gate.default
     def _make_version_gate(self) -> VersionGate:
         return VersionGate(self.versions)
+
+    @_greeting_parts.default
+    def _split_greeting(self) -> tuple[bytes, bytes]:
+        marker = b"\xa5" * NONCE_SIZE
+        frame = handshake.greeting(
+            self.identity, self.advertised_port, self.versions.announced, marker
+        )
+        start = handshake.GREETING_NONCE_OFFSET
+        assert frame[start : start + NONCE_SIZE] == marker
+        return frame[:start], frame[start + NONCE_SIZE :]
 
     def effective_gate(self) -> IAuthenticationGate:
         return self.gate if self.gate is not None else self._version_gate
 
     def summary(self) -> ev.SummarisingLogger:
         return self.log_summary if self.log_summary is not None else _EVERY_LINE
+
+    def greeting(self, nonce: bytes) -> bytes:
+        """Our framed connection message with ``nonce`` (:func:`handshake.greeting`)."""
+        before, after = self._greeting_parts
+        return before + nonce + after
 
     def connection_nonce(self) -> bytes:
         """The nonce of the next connection message."""
@@ -306,17 +327,13 @@ class Session(Protocol):
 
     def _send_connection_message(self) -> bytes:
         config = self.config
-        sent = handshake.greeting(
-            config.identity,
-            config.advertised_port,
-            config.versions.announced,
-            config.connection_nonce(),
-        )
-        _log.debug(
-            "sending authentication to {peer}",
-            event=ev.SENDING_AUTHENTICATION,
-            peer=self._peer_text(),
-        )
+        sent = config.greeting(config.connection_nonce())
+        if ev.debug_enabled():
+            _log.debug(
+                "sending authentication to {peer}",
+                event=ev.SENDING_AUTHENTICATION,
+                peer=self._peer_text(),
+            )
         self._send(sent)
         return sent
 
@@ -407,19 +424,27 @@ class Session(Protocol):
 
     def _ask_gate(self, info: ConnectionInfo) -> None:
         self.info = info
-        _handler_log.debug(
-            "authenticated {peer_id} at {point}",
-            event=ev.AUTHENTICATE_STATUS,
-            type="auth",
-            peer_id=str(info.peer_id),
-            point=str(info.id_point),
-            incoming=info.incoming,
-        )
+        if ev.debug_enabled():
+            _handler_log.debug(
+                "authenticated {peer_id} at {point}",
+                event=ev.AUTHENTICATE_STATUS,
+                type="auth",
+                peer_id=str(info.peer_id),
+                point=str(info.id_point),
+                incoming=info.incoming,
+            )
         self._authenticated.fire(info)
-        decision = maybeDeferred(self.config.effective_gate().decide, self, info)
-        decision.addCallbacks(self._gate_answered, self._gate_failed)
+        try:
+            decision = self.config.effective_gate().decide(self, info)
+        except Exception:
+            self._gate_failed(Failure())
+            return
+        if isinstance(decision, Deferred):
+            decision.addCallbacks(self._gate_answered, self._gate_failed)
+        else:  # most gates answer at once: no Deferred to pay for
+            self._gate_answered(decision)
 
-    def _gate_answered(self, decision: Decision) -> None:
+    def _gate_answered(self, decision: object) -> None:
         if isinstance(decision, Accept):
             self._machine.accepted(decision)
         elif isinstance(decision, Reject):
@@ -441,13 +466,14 @@ class Session(Protocol):
     def _send_ack(self, decision: Accept) -> None:
         assert self._cipher is not None and self.info is not None
         self.negotiated_version = decision.version
-        _handler_log.debug(
-            "accepting {peer_id}",
-            event=ev.AUTHENTICATE_STATUS,
-            type="accept",
-            peer_id=str(self.info.peer_id),
-        )
-        self._send(self._cipher.seal(encode_ack(Ack())))
+        if ev.debug_enabled():
+            _handler_log.debug(
+                "accepting {peer_id}",
+                event=ev.AUTHENTICATE_STATUS,
+                type="accept",
+                peer_id=str(self.info.peer_id),
+            )
+        self._send(self._cipher.seal(_ACK))
 
     def _log_refusal(self, decision: Refuse) -> None:
         self.config.summary().debug(
@@ -535,14 +561,15 @@ class Session(Protocol):
     def _start_running(self) -> None:
         self._cancel_timer()
         assert self.info is not None and self._cipher is not None
-        _handler_log.info(
-            "connection established with {peer_id} at {point}",
-            event=ev.AUTHENTICATE_STATUS,
-            type="connected",
-            peer_id=str(self.info.peer_id),
-            point=str(self.info.id_point),
-            incoming=self.incoming,
-        )
+        if ev.debug_enabled():  # Octez's authenticate_status events are debug
+            _handler_log.debug(
+                "connection established with {peer_id} at {point}",
+                event=ev.AUTHENTICATE_STATUS,
+                type="connected",
+                peer_id=str(self.info.peer_id),
+                point=str(self.info.id_point),
+                incoming=self.incoming,
+            )
         self._outbox.start(self._cipher, self.transport)
         self._established.fire(self)
         if len(self._input):
@@ -602,7 +629,7 @@ class Session(Protocol):
 
     def _send(self, data: bytes) -> None:
         self.total_sent += len(data)
-        self._tx.write(data)
+        self.transport.write(data)  # type: ignore[union-attr]
 
     # -- writing API ---------------------------------------------------------
 
@@ -718,11 +745,12 @@ class Session(Protocol):
     def _running_lost(self, reason: Failure) -> None:
         if self.close_reason is None:
             self.close_reason = "connection closed by peer"
-        _log.debug(
-            "connection with {peer_id} closed",
-            event=ev.CONNECTION_CLOSED,
-            peer_id=str(self.peer_id),
-        )
+        if ev.debug_enabled():
+            _log.debug(
+                "connection with {peer_id} closed",
+                event=ev.CONNECTION_CLOSED,
+                peer_id=str(self.peer_id),
+            )
         closed = ConnectionClosed(self.close_reason)
         self._end_queues(closed, closed)
         self._transport_gone(reason)
@@ -813,6 +841,22 @@ class SessionFactory(Factory):
         return session
 
 
+class Dial(Factory):
+    """
+    The factory of one outgoing connection: hands ``endpoint.connect`` the
+    protocol built beforehand (Twisted's ``connectProtocol`` does the same
+    with a class made per call, a cost a node dialling often need not pay).
+    """
+
+    noisy = False
+
+    def __init__(self, protocol: Protocol) -> None:
+        self._protocol = protocol
+
+    def buildProtocol(self, addr: Any) -> Protocol:
+        return self._protocol
+
+
 def connect_session(
     config: SessionConfig,
     clock: IReactorTime,
@@ -834,8 +878,6 @@ def connect_session(
     established session or fails with a typed error; cancelling the
     Deferred aborts the attempt.
     """
-    from twisted.internet.endpoints import connectProtocol
-
     from .wire.errors import ConnectionFailed
 
     if timeout is None:
@@ -846,9 +888,7 @@ def connect_session(
     else:
         session._deadline = deadline
     result: Deferred[Session] = Deferred(lambda _: _abort_attempt())
-    connecting = connectProtocol(
-        endpoint, session if scheduler is None else scheduler.wrap(session)
-    )
+    connecting = endpoint.connect(Dial(session if scheduler is None else scheduler.wrap(session)))
     timer = clock.callLater(
         timeout, lambda: _abort_attempt(HandshakeTimeout("connection timed out"))
     )
@@ -900,6 +940,7 @@ __all__ = [
     "Accept",
     "ConnectionInfo",
     "Decision",
+    "Dial",
     "Refuse",
     "Reject",
     "Rejected",

@@ -443,18 +443,27 @@ class Node(MultiService):
         """Read and log what a peer sends, so that its queue never fills up."""
 
         def received(message: object) -> None:
-            _log.debug(
-                "message from {peer_id}: {text}",
-                event="message_read",
-                peer_id=str(connection.peer_id),
-                text=repr(message)[:200],
-            )
+            if ev.debug_enabled():
+                # the type and size only: nothing proportional to the message
+                _log.debug(
+                    "message from {peer_id}: {kind} ({size} bytes)",
+                    event="message_read",
+                    peer_id=str(connection.peer_id),
+                    kind=type(message).__name__,
+                    size=_payload_size(message),
+                )
             self._drain(connection)
 
         def closed(failure: Failure) -> None:
             failure.trap(ConnectionClosed)
 
         connection.recv().addCallbacks(received, closed)
+
+
+def _payload_size(message: object) -> int | None:
+    """The length of a message's payload when it is a string (raw messages, text)."""
+    payload = getattr(message, "payload", message)
+    return len(payload) if isinstance(payload, bytes | bytearray | memoryview | str) else None
 
 
 def stop_all(nodes: Sequence[Node]) -> Deferred[Any]:

@@ -22,12 +22,18 @@ class Versions:
     chain_name: bytes = attrs.field(converter=_chain_name)
     distributed_db_versions: tuple[int, ...] = (0, 1, 2)
     p2p_versions: tuple[int, ...] = (0, 1)
+    # computed once: every connection message announces it
+    _announced: NetworkVersion = attrs.field(init=False, repr=False, eq=False)
 
-    @property
-    def announced(self) -> NetworkVersion:
+    @_announced.default
+    def _greatest(self) -> NetworkVersion:
         return NetworkVersion(
             self.chain_name, max(self.distributed_db_versions), max(self.p2p_versions)
         )
+
+    @property
+    def announced(self) -> NetworkVersion:
+        return self._announced
 
     def select(self, remote: NetworkVersion) -> NetworkVersion | NackMotive:
         """
