@@ -355,3 +355,55 @@ def mine(const unsigned char[::1] public_key, bytearray stamp,
     if found:
         return tried
     return attempts
+
+
+cdef class RecordBuffer:
+    """
+    A ``bytes`` object of a known size written once, in order, then handed
+    out: the body of a message that arrives over many reads is copied into
+    its final object as it arrives, and never copied again (a bytes builder,
+    like CPython's own).  The object cannot be reached before :meth:`take`,
+    so it is never seen half-written.  Its pages are only touched as bytes
+    arrive, so an announced size costs no memory before the bytes come.
+    """
+
+    cdef object _bytes
+    cdef Py_ssize_t _size
+    cdef Py_ssize_t _filled
+
+    def __cinit__(self, Py_ssize_t size):
+        if size < 0:
+            raise ValueError("negative size")
+        self._bytes = PyBytes_FromStringAndSize(NULL, size)
+        self._size = size
+        self._filled = 0
+
+    @property
+    def filled(self):
+        return self._filled
+
+    @property
+    def missing(self):
+        return self._size - self._filled
+
+    def write(self, const unsigned char[::1] data):
+        """Append up to :attr:`missing` bytes of ``data``; returns how many were taken."""
+        if self._bytes is None:
+            raise ValueError("the buffer was taken")
+        cdef Py_ssize_t n = data.shape[0]
+        if n > self._size - self._filled:
+            n = self._size - self._filled
+        if n > 0:
+            memcpy(PyBytes_AS_STRING(self._bytes) + self._filled, &data[0], n)
+            self._filled += n
+        return n
+
+    def take(self):
+        """The complete ``bytes``; the buffer is empty afterwards."""
+        if self._bytes is None:
+            raise ValueError("the buffer was taken")
+        if self._filled != self._size:
+            raise ValueError("the buffer is not complete")
+        result = self._bytes
+        self._bytes = None
+        return result

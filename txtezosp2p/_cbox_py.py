@@ -160,3 +160,37 @@ def mine(public_key: Buffer, stamp: bytearray, target_le: Buffer, attempts: int)
         counter = (counter + 1) & mask
     stamp[:] = counter.to_bytes(NONCEBYTES, "big")
     return attempts
+
+
+class RecordBuffer:
+    """The twin of the compiled bytes builder (one more copy, at :meth:`take`)."""
+
+    def __init__(self, size: int) -> None:
+        if size < 0:
+            raise ValueError("negative size")
+        self._buffer: bytearray | None = bytearray()
+        self._size = size
+
+    @property
+    def filled(self) -> int:
+        return 0 if self._buffer is None else len(self._buffer)
+
+    @property
+    def missing(self) -> int:
+        return self._size - self.filled
+
+    def write(self, data: Buffer) -> int:
+        if self._buffer is None:
+            raise ValueError("the buffer was taken")
+        taken = memoryview(data)[: self._size - len(self._buffer)]
+        self._buffer += taken
+        return len(taken)
+
+    def take(self) -> bytes:
+        if self._buffer is None:
+            raise ValueError("the buffer was taken")
+        if len(self._buffer) != self._size:
+            raise ValueError("the buffer is not complete")
+        result = bytes(self._buffer)
+        self._buffer = None
+        return result

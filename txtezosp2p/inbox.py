@@ -29,7 +29,7 @@ from ._queue import BoundedQueue
 from .interfaces import IMessageCodec
 from .wire.crypto import ChunkCipher
 from .wire.errors import DecodingError, P2PError, ReceiveStalled
-from .wire.framing import InputBuffer, RecordFramer
+from .wire.framing import InputBuffer, Record, RecordFramer, decode_record
 
 
 class Receiver:
@@ -57,9 +57,9 @@ class Receiver:
         self._pause = pause
         self._resume = resume
         self._failed = failed
-        self.framer = RecordFramer(codec.max_size)
+        self.framer = RecordFramer(codec.max_size, codec.header_size)
         #: Records framed but not decoded yet: they wait for room in the queue.
-        self._records: deque[memoryview] = deque()
+        self._records: deque[Record] = deque()
         #: A decoded message waiting for room, and its size.
         self._held: tuple[object, int] | None = None
         self._waiting_for_room = False
@@ -83,10 +83,12 @@ class Receiver:
         received.consumed(pos)
         delivered = False
         if plain:
-            records = self.framer.feed(plain)
-            if records:
+            pending = len(self._records)
+            # (no local name for the records: a large one is freed as soon as decoded)
+            self._records.extend(self.framer.feed(plain))
+            del plain
+            if len(self._records) > pending:
                 delivered = True
-                self._records.extend(records)
                 self._deliver()
             if self.framer.error is not None:
                 error = self.framer.error
@@ -103,19 +105,20 @@ class Receiver:
         """Decode and queue framed records while there is room."""
         records = self._records
         queue = self._queue
-        decode = self._codec.decode
+        codec = self._codec
         # a reader may close the session from a push's callback: stop there
         while records and not queue.closed:
             body = records.popleft()
             size = len(body) + 4
             try:
-                message = decode(body)
+                message = decode_record(codec, body)
             except DecodingError as exc:
                 self._fail(exc)
                 return
             except Exception as exc:
                 self._fail(DecodingError("Invalid_payload", str(exc)))
                 return
+            del body  # the received bytes of a large record go before the message is handled
             if not queue.push_now(message, size):
                 self._held = (message, size)
                 self._wait_for_room()

@@ -51,6 +51,10 @@ class IMessageCodec(Interface):
     """
 
     max_size = Attribute("Largest accepted record, its 4-byte length included.")
+    header_size = Attribute(
+        "Bytes at the start of a body before its payload: 2 for the P2P "
+        "envelope's tag, 0 when the whole body is the payload."
+    )
 
     def encode(message: object) -> bytes:
         """The body of ``message``; raises ``EncodingError``."""
@@ -62,6 +66,15 @@ class IMessageCodec(Interface):
         A running session passes a read-only ``memoryview`` of its receive
         buffer (no copy was made to call the codec): the message must copy
         the bytes it keeps, e.g. with ``bytes(body[2:])``.
+        """
+
+    def decode_split(header: bytes, payload: bytes) -> object:
+        """
+        The message of the body ``header + payload``, where ``header`` is
+        ``header_size`` bytes long: a body that arrived over several reads
+        is assembled this way, its payload in its own ``bytes`` object, so
+        that a message may keep it without another copy.  Same result and
+        errors as :meth:`decode` of the whole body.
         """
 
 

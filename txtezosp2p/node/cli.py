@@ -57,7 +57,7 @@ from ..wire.encoding import (
     read_point,
 )
 from ..wire.errors import P2PError
-from ..wire.framing import InputBuffer, RecordFramer, take_connection_message
+from ..wire.framing import InputBuffer, RecordFramer, decode_record, take_connection_message
 from ..wire.ids import PeerId
 from ..wire.shell import shell_message_codec
 from ..wire.shell_types import BlockHeader, BlockLocator, ChainId, Mempool, Operation, Protocol
@@ -484,7 +484,7 @@ def _emit_messages(
     codec: P2PMessageCodec,
     emit: _Emit,
 ) -> None:
-    framer = RecordFramer(codec.max_size)
+    framer = RecordFramer(codec.max_size, codec.header_size)
     first_chunk = direction.chunk
     while True:
         if not framer.buffered:
@@ -495,11 +495,11 @@ def _emit_messages(
         for body in framer.feed(plain):
             title: str | None = None
             try:
-                decoded = codec.decode(body)
+                decoded = decode_record(codec, body)
                 message: Any = codec.to_json(decoded)
                 title = _message_title(codec, decoded)
             except P2PError as exc:
-                message = {"undecodable": body.hex(), "error": str(exc)}
+                message = {"undecodable": bytes(body).hex(), "error": str(exc)}
             chunks = direction.chunk - first_chunk
             emit(direction.name, "p2p_message", first_chunk, chunks, message, title=title)
             first_chunk = direction.chunk - 1  # the records after it start in this chunk

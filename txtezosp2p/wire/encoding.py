@@ -613,9 +613,18 @@ class P2PMessageCodec:
             raise EncodingError(f"{case.title}: payload over {case.max_length} bytes")
         return B.put_uint16(case.tag) + payload
 
+    #: The 2-byte tag before the payload.
+    header_size = 2
+
     def decode(self, body: bytes | memoryview) -> object:
         reader = B.Reader(body)
-        tag = reader.uint16()
+        return self._decode(reader.uint16(), reader)
+
+    def decode_split(self, header: bytes, payload: bytes) -> object:
+        """:meth:`decode` of ``header + payload``; an application payload is kept as is."""
+        return self._decode(B.Reader(header).uint16(), B.Reader(payload))
+
+    def _decode(self, tag: int, reader: B.Reader) -> object:
         result: object
         if tag in (0x01, 0x02):
             result = Disconnect() if tag == 0x01 else Bootstrap()
@@ -707,8 +716,14 @@ class BytesCodec:
             raise EncodingError("BytesCodec encodes byte strings only")
         return bytes(message)
 
+    #: The whole body is the message.
+    header_size = 0
+
     def decode(self, body: bytes | memoryview) -> object:
         return bytes(body)  # no copy when ``body`` is already bytes
+
+    def decode_split(self, header: bytes, payload: bytes) -> object:
+        return payload if not header else header + payload
 
     def to_json(self, message: object) -> Any:
         return bytes(message).hex() if isinstance(message, bytes | bytearray) else repr(message)

@@ -21,9 +21,16 @@ assembled grows only with the bytes that actually arrived.
 from __future__ import annotations
 
 import struct
+from typing import TYPE_CHECKING
 
+from .. import _backend
 from .binary import INVALID_INT, SIZE_LIMIT_EXCEEDED, UINT30_MAX
 from .errors import DecodingError
+
+if TYPE_CHECKING:
+    from .._backend import RecordBufferLike
+    from ..interfaces import IMessageCodec
+
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
@@ -95,17 +102,50 @@ def take_connection_message(buffer: InputBuffer) -> bytes | None:
     return raw
 
 
+class SplitRecord:
+    """
+    A record body that arrived over several pieces: its first
+    ``header_size`` bytes and its payload, each its own ``bytes`` object
+    (for :meth:`~txtezosp2p.interfaces.IMessageCodec.decode_split`).
+    """
+
+    __slots__ = ("header", "payload")
+
+    def __init__(self, header: bytes, payload: bytes) -> None:
+        self.header = header
+        self.payload = payload
+
+    def __len__(self) -> int:
+        return len(self.header) + len(self.payload)
+
+    def __bytes__(self) -> bytes:
+        return self.header + self.payload
+
+
+Record = memoryview | SplitRecord
+
+
+def decode_record(codec: IMessageCodec, record: Record) -> object:
+    """The message of a record that :meth:`RecordFramer.feed` returned."""
+    if isinstance(record, SplitRecord):
+        return codec.decode_split(record.header, record.payload)
+    return codec.decode(record)
+
+
 class RecordFramer:
     """
     Records of a plaintext stream: a ``uint30`` big-endian length, then that
     many bytes of body (wire.md §8.1).
 
     :meth:`feed` takes the next piece of the stream and returns the bodies
-    of the records it completes, as read-only memoryviews:
+    of the records it completes, in order:
 
-    * a record wholly inside the fed piece is a view of it (no copy);
-    * a record spread over several pieces is assembled, as its bytes
-      arrive, in a buffer that never exceeds its declared length (one copy).
+    * a record wholly inside the fed piece is a read-only memoryview of it
+      (no copy);
+    * a record spread over several pieces is assembled as its bytes arrive
+      into a :class:`SplitRecord`: its first ``header_size`` bytes, then its
+      payload written straight into the ``bytes`` object the message may
+      keep (one copy in all, and memory that grows only with what arrived).
 
     A length over ``max_size - 4`` (``max_size`` bounds the whole record, as
     :attr:`~txtezosp2p.interfaces.IMessageCodec.max_size` does) or over
@@ -113,28 +153,33 @@ class RecordFramer:
     before it and sets :attr:`error`; later calls raise it.
     """
 
-    __slots__ = ("_body", "_head", "_length", "error", "max_size")
+    __slots__ = ("_head", "_header", "_length", "_payload", "error", "header_size", "max_size")
 
-    def __init__(self, max_size: int) -> None:
+    def __init__(self, max_size: int, header_size: int = 0) -> None:
         self.max_size = max_size
+        self.header_size = header_size
         #: The first bytes of a length prefix split between two pieces.
         self._head = b""
-        #: The body being assembled, and the length it will have.
-        self._body: bytearray | None = None
-        self._length = 0
+        #: The record being assembled: its length, header so far, payload.
+        self._length = -1
+        self._header = bytearray()
+        self._payload: RecordBufferLike | None = None
         self.error: DecodingError | None = None
 
     @property
     def buffered(self) -> int:
         """Bytes held for the record in progress (its prefix included)."""
-        if self._body is not None:
-            return RECORD_HEADER + len(self._body)
-        return len(self._head)
+        if self._length < 0:
+            return len(self._head)
+        filled = 0 if self._payload is None else self._payload.filled
+        return RECORD_HEADER + len(self._header) + filled
 
     @property
     def missing(self) -> int:
         """Bytes still to come for the record in progress (0 if none or length unknown)."""
-        return 0 if self._body is None else self._length - len(self._body)
+        if self._length < 0:
+            return 0
+        return self._length + RECORD_HEADER - self.buffered
 
     def _check(self, length: int) -> int:
         if length > UINT30_MAX:
@@ -146,17 +191,17 @@ class RecordFramer:
             )
         return length
 
-    def feed(self, data: Buffer) -> list[memoryview]:
+    def feed(self, data: Buffer) -> list[Record]:
         """The bodies of the records that ``data`` completes, in order."""
         if self.error is not None:
             raise self.error
-        records: list[memoryview] = []
+        records: list[Record] = []
         view = memoryview(data).toreadonly()
         size = len(view)
         pos = 0
         try:
-            if self._body is not None:
-                pos = self._extend(view, records)
+            if self._length >= 0:
+                pos = self._extend(view, 0, records)
             elif self._head:
                 pos = RECORD_HEADER - len(self._head)
                 head = self._head + bytes(view[:pos])
@@ -172,26 +217,39 @@ class RecordFramer:
                 self._head = bytes(view[pos:])
         except DecodingError as error:
             self.error = error
-            self._body = None
+            self._length = -1
+            self._header = bytearray()
+            self._payload = None
             self._head = b""
         return records
 
-    def _start(self, length: int, view: memoryview, pos: int, records: list[memoryview]) -> int:
+    def _start(self, length: int, view: memoryview, pos: int, records: list[Record]) -> int:
         """A record of ``length`` bytes starts at ``pos``: the offset after what it took."""
         end = pos + length
         if end <= len(view):
             records.append(view[pos:end])
             return end
         self._length = length
-        self._body = bytearray(view[pos:])
-        return len(view)
+        return self._extend(view, pos, records)
 
-    def _extend(self, view: memoryview, records: list[memoryview]) -> int:
-        body = self._body
-        assert body is not None
-        take = min(self._length - len(body), len(view))
-        body += view[:take]
-        if len(body) == self._length:
-            records.append(memoryview(body).toreadonly())
-            self._body = None
-        return take
+    def _extend(self, view: memoryview, pos: int, records: list[Record]) -> int:
+        """Add what ``view[pos:]`` holds of the record in progress; the offset after it."""
+        header = self._header
+        wanted = min(self.header_size, self._length)
+        if len(header) < wanted:
+            take = min(wanted - len(header), len(view) - pos)
+            header += view[pos : pos + take]
+            pos += take
+            if len(header) < wanted:
+                return pos
+        payload = self._payload
+        if payload is None:
+            # the compiled bytes builder (or its twin)
+            payload = self._payload = _backend.cbox.RecordBuffer(self._length - wanted)
+        pos += payload.write(view[pos:])
+        if not payload.missing:
+            records.append(SplitRecord(bytes(header), payload.take()))
+            self._length = -1
+            self._header = bytearray()
+            self._payload = None
+        return pos
