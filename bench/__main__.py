@@ -23,7 +23,7 @@ from txtezosp2p import __version__, _backend
 from . import crypto, network, report
 from .stats import ratios, repeat, spread
 
-SECTIONS = ("chunks", "pow", "handshakes", "stream", "scheduler")
+SECTIONS = ("chunks", "pow", "handshakes", "stream", "receive", "scheduler")
 
 
 async def run(reactor: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -54,6 +54,9 @@ async def run(reactor: Any, args: argparse.Namespace) -> dict[str, Any]:
             results["stream"]["encrypted_vs_libsodium_open"] = round(
                 results["stream"]["encrypted_MBps"]["median"] / opening, 3
             )
+    if "receive" in only:
+        sizes = (256, 65536, 1 << 20, 16 << 20)
+        results["receive"] = network.receive_path(sizes, 32 << 20, rounds)
     if "scheduler" in only:
         results["scheduler"] = await scheduler_section(reactor, quick)
     results["state_after"] = report.machine_state()

@@ -469,3 +469,80 @@ def pipeline_overhead(messages: int, rounds: int) -> dict[str, Any]:
         "cpu_s_per_GB_with": spread(with_, digits=4),
         "overhead": spread([w / b - 1 for b, w in zip(without, with_, strict=True)], digits=4),
     }
+
+
+def receive_path(sizes: tuple[int, ...], total: int, rounds: int) -> list[dict[str, Any]]:
+    """
+    The receiving side of a running session alone, in memory: ``total``
+    bytes of messages of each size, sealed beforehand, fed to a session in
+    reads of 128 KiB (what a socket hands over) and read back with
+    ``read_now``.  No kernel, no second process: the CPU cost of opening,
+    framing and decoding, in MB of messages per CPU second (median of
+    ``rounds``), for the P2P envelope (raw messages) and plain byte strings.
+    """
+    from twisted.internet.task import Clock
+    from twisted.internet.testing import StringTransport
+
+    from txtezosp2p.testing import IDENTITY_B
+    from txtezosp2p.wire.crypto import ChunkCipher, generate_nonces, precompute
+    from txtezosp2p.wire.encoding import (
+        Ack,
+        BytesCodec,
+        ConnectionMessage,
+        P2PMessageCodec,
+        encode_ack,
+        raw_message_encodings,
+    )
+
+    read = 128 * 1024
+    results = []
+    for codec_name, codec in (
+        ("p2p", P2PMessageCodec(raw_message_encodings())),
+        ("bytes", BytesCodec()),
+    ):
+        for size in sizes:
+            count = max(1, total // size)
+            clock = Clock()
+            config = session_config(
+                IDENTITY_A,
+                codec=codec,
+                pow_target=0.0,
+                limits=Limits(incoming_message_queue_size=None),
+            )
+            rates = []
+            for _ in range(rounds):
+                session = Session(config, clock, incoming=False)
+                transport = StringTransport()
+                session.makeConnection(transport)
+                ours = transport.value()
+                transport.clear()
+                theirs = ConnectionMessage(
+                    9733, IDENTITY_B.public_key, IDENTITY_B.proof_of_work_stamp,
+                    b"\x22" * 24, config.versions.announced,
+                ).frame()  # fmt: skip
+                key = precompute(IDENTITY_B.secret_key, IDENTITY_A.public_key)
+                local, remote = generate_nonces(incoming=True, sent_msg=theirs, recv_msg=ours)
+                peer = ChunkCipher(key, local, remote)
+                session.dataReceived(theirs + peer.seal(b"\x00\x00"))
+                session.dataReceived(peer.seal(encode_ack(Ack())))
+                assert session.established
+                body = b"\x00\x31" + b"\x5a" * (size - 2) if codec_name == "p2p" else b"\x5a" * size
+                wire = peer.seal_batch([body] * count, b"\x01" * count)
+                pieces = [wire[i : i + read] for i in range(0, len(wire), read)]
+                received = 0
+                start = time.process_time()
+                for piece in pieces:
+                    session.dataReceived(piece)
+                    while session.read_now() is not None:
+                        received += 1
+                elapsed = time.process_time() - start
+                assert received == count, (received, count)
+                rates.append(count * size / elapsed)
+            results.append(
+                {
+                    "codec": codec_name,
+                    "message_size": size,
+                    "MB_per_cpu_s": round(statistics.median(rates) / 1e6, 1),
+                }
+            )
+    return results

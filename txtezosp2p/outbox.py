@@ -173,13 +173,10 @@ class Outbox:
             bodies: list[bytes] = []
             flags = bytearray()
             total = 0
-            while total < self._batch:
-                try:
-                    item = self._queue.pop_now()
-                except P2PError:  # closed and drained
-                    item = None
-                if item is None:
-                    break
+            queue = self._queue
+            while total < self._batch and queue:
+                item = queue.pop_now()
+                assert item is not None
                 body, framed, sent = item
                 bodies.append(body)
                 flags.append(framed)
