@@ -718,12 +718,14 @@ class Session(Protocol):
 
     def _begin_close(self, reason: str, wait: bool) -> None:
         self.close_reason = reason or "closed locally"
-        _handler_log.info(
-            "closing connection with {peer_id}: {reason}",
-            event=ev.DISCONNECTED,
-            peer_id=str(self.peer_id),
-            reason=self.close_reason,
-        )
+        if ev.debug_enabled():
+            # debug: a node's connect handler logs every disconnection at info
+            _handler_log.debug(
+                "closing connection with {peer_id}: {reason}",
+                event=ev.DISCONNECTED,
+                peer_id=str(self.peer_id),
+                reason=self.close_reason,
+            )
         closed = ConnectionClosed(self.close_reason)
         self._incoming.close(closed)
         if self._outbox.close(closed, wait):
