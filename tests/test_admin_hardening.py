@@ -324,7 +324,9 @@ class AccessLogTests(TestCase):
         from twisted.internet import reactor
         from twisted.logger import LogLevel
 
-        from .helpers import capture_events, named
+        from .helpers import capture_events, debug_events, named
+
+        debug_events(self)  # the library emits debug events only when asked
 
         async def scenario() -> None:
             _node, _p2p, url = await admin_node(self, reactor, Clock())
