@@ -135,6 +135,7 @@ class WelcomeTests(TestCase):
             accepted = await waiter
             sock = accepted.transport.getHandle()  # type: ignore[union-attr]
             self.assertEqual(sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE), 1)
+            self.assertEqual(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), 1)
             if hasattr(socket, "TCP_KEEPIDLE"):
                 self.assertEqual(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE), 10)
                 self.assertEqual(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL), 5)

@@ -75,11 +75,25 @@ def socket_settings() -> tuple[int, tuple[int, int] | None]:
 
 
 def configure_socket(transport: Any) -> None:
-    """Apply Octez's keepalive and user-timeout options to a TCP transport's socket."""
+    """
+    Apply Octez's keepalive and user-timeout options to a TCP transport's
+    socket, and ``TCP_NODELAY`` (not Octez's): the P2P layer already gathers
+    what it sends into batches, and its small control messages (Bootstrap,
+    Advertise, swaps) should not wait for the peer's delayed acknowledgement
+    of the previous segment (Nagle's algorithm adds up to 40 ms there).
+    """
     handle = getattr(transport, "getHandle", None)
     sock = handle() if handle is not None else None
     if not isinstance(sock, socket.socket) or sock.type != socket.SOCK_STREAM:
         return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError as exc:
+        _fd_log.info(
+            "cannot set TCP_NODELAY: {error}",
+            event="set_socket_option_tcp_nodelay_failed",
+            error=str(exc),
+        )
     user_timeout, keepalive = socket_settings()
     if keepalive is not None:
         idle, interval = keepalive
