@@ -293,6 +293,13 @@ class Session(Protocol):
     # -- Twisted protocol ----------------------------------------------------
 
     def connectionMade(self) -> None:
+        # Each handshake step is one small write answered by the peer: with
+        # Nagle's algorithm on, a write may wait for the peer's delayed
+        # acknowledgement of the previous one (up to 40 ms).  Sessions on a
+        # scheduled transport get the option from the scheduler instead.
+        no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if no_delay is not None:
+            no_delay(True)
         if self._deadline is None:
             limits = self.config.limits
             timeout = limits.authentication_timeout if self.incoming else limits.connection_timeout
