@@ -172,6 +172,41 @@ class SchedulerMixin:
             f"{value} not within {tolerance:.0%} of {expected}",
         )
 
+    def test_idle_scheduler_runs_no_period(self) -> None:
+        """
+        Without a cap, a period in which nothing moved stops the periods (no
+        timer per idle node); the rates read meanwhile, and after traffic
+        resumes, are those the skipped periods would have given.
+        """
+        sim = self.simulation()
+        scheduler = sim.scheduler
+        periods: list[float] = []
+        scheduler.on_period = lambda: periods.append(sim.clock.seconds())
+        sim.run(2.0)
+        self.assertEqual((scheduler.idle, sim.clock.getDelayedCalls()), (True, []))
+        sink = Sink()
+        sim.connect(sink)
+        sim.run(3.0)
+        self.assertEqual(scheduler.idle, False)
+        sim.sockets[0].idle = True
+        sim.run(1.0)  # the period with the last bytes
+        rate = scheduler.stat().current_inflow
+        self.assertGreater(rate, 0)
+        sim.run(1.0)  # an empty period: periods stop
+        self.assertEqual(scheduler.idle, True)
+        count = len(periods)
+        sim.run(9.0)
+        self.assertEqual(len(periods), count)  # no period ran while idle...
+        expected = rate
+        for _ in range(10):
+            expected = (800 * expected) // 1000
+        self.assertEqual(scheduler.stat().current_inflow, expected)  # ...as if they had
+        self.assertEqual(len(periods), count + 10)
+        sim.sockets[0].idle = False
+        sim.run(3.0)
+        self.assertEqual(scheduler.idle, False)
+        self.assertGreater(scheduler.stat().current_inflow, expected)
+
     def test_single_connection_capped(self) -> None:
         """One connection capped at 1 MB/s gets 1 MB/s ± 2% over 60 s."""
         sim = self.simulation(max_download_speed=1 * MB)
@@ -454,15 +489,13 @@ class LoopbackCapTests(TestCase):
         per_period: list[int] = []
         sink = Sink()
         finished: Deferred[None] = Deferred()
-        original = scheduler._tick
 
         def tick() -> None:
-            original()
             per_period.append(sink.received)
             if len(per_period) == 5 and not finished.called:
                 finished.callback(None)
 
-        scheduler._ticker.f = tick
+        scheduler.on_period = tick
         factory = Factory.forProtocol(lambda: _Sender(40 * MB))
         port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(factory)
         self.addCleanup(port.stopListening)

@@ -50,6 +50,7 @@ from typing import Any
 from twisted.application.service import Service
 from twisted.internet.interfaces import (
     IAddress,
+    IDelayedCall,
     IProtocol,
     IPullProducer,
     IPushProducer,
@@ -57,7 +58,6 @@ from twisted.internet.interfaces import (
     ITransport,
 )
 from twisted.internet.protocol import Factory, Protocol
-from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -71,6 +71,9 @@ _log = ev.logger("p2p.io-scheduler")
 
 #: Length of a period: quotas and moving averages are updated this often.
 PERIOD = 1.0
+#: Idle periods replayed at most when traffic resumes: by then (0.8 ** 100 of
+#: any rate) every moving average has decayed to zero, as each further one would.
+IDLE_CATCH_UP = 100
 
 _UNCHANGED: Any = object()
 
@@ -156,6 +159,10 @@ class _Direction:
     def stat(self) -> tuple[int, int]:
         return self.table.global_total, self.table.global_average
 
+    def at_rest(self) -> bool:
+        """No cap now or next period, and nobody waiting: a period has nothing to do."""
+        return self.cap is None and self.next_cap is None and not self.high and not self.low
+
 
 @implementer(IIOScheduler)
 class IOScheduler(Service):
@@ -194,8 +201,16 @@ class IOScheduler(Service):
         #: Called with every new connection's real transport (socket options).
         self.socket_options: Callable[[Any], None] | None = None
         self._last_tick = clock.seconds()
-        self._ticker = LoopingCall(self._tick)
-        self._ticker.clock = clock
+        #: The next period's call; None while idle (see :meth:`_tick`) or stopped.
+        self._next_tick: IDelayedCall | None = None
+        #: Nothing moved and every rate is zero: periods are not run until
+        #: traffic resumes (a node with idle connections costs no timer).
+        self.idle = False
+        self._totals = (0, 0)
+        #: Periods fall on ``_epoch + k * PERIOD``, however late their call runs.
+        self._epoch = clock.seconds()
+        #: Called after each period (tests and benchmarks sample rates with it).
+        self.on_period: Callable[[], None] | None = None
         self._ids = itertools.count(1)
 
     @classmethod
@@ -217,27 +232,65 @@ class IOScheduler(Service):
 
     def startService(self) -> None:
         super().startService()
-        self._last_tick = self.clock.seconds()
-        self._ticker.start(PERIOD, now=False).addErrback(self._ticker_failed)
+        self._last_tick = self._epoch = self.clock.seconds()
+        self.idle = False
+        self._schedule_tick()
 
     def stopService(self) -> None:
         super().stopService()
-        if self._ticker.running:
-            self._ticker.stop()
+        if self._next_tick is not None and self._next_tick.active():
+            self._next_tick.cancel()
+        self._next_tick = None
+        self.idle = False
         for direction in (self.read, self.write):
             if direction._pending_pump is not None and direction._pending_pump.active():
                 direction._pending_pump.cancel()
             direction._pending_pump = None
 
-    def _ticker_failed(self, failure: Failure) -> None:
-        _log.failure("IO scheduler period failed", failure, event="unexpected_error_scheduler")
-
     def _tick(self) -> None:
-        now = self.clock.seconds()
+        self._next_tick = None
+        read, write = self.read, self.write
+        totals = (read.table.global_total, write.table.global_total)
+        if totals == self._totals and read.at_rest() and write.at_rest():
+            # Nothing moved during this period and nothing is capped or
+            # waiting: the periods to come only decay the moving averages.
+            # Instead of a timer per idle node, they are run when someone
+            # looks (stat) or traffic resumes (wake), as they would have run.
+            self.idle = True
+            return
+        self._totals = totals
+        self._run_period(self.clock.seconds())
+        if self.running:
+            self._schedule_tick()
+
+    def _run_period(self, now: float) -> None:
         elapsed_ms = max(1, round((now - self._last_tick) * 1000))
         self._last_tick = now
-        self.read.new_period(elapsed_ms)
-        self.write.new_period(elapsed_ms)
+        try:
+            self.read.new_period(elapsed_ms)
+            self.write.new_period(elapsed_ms)
+            if self.on_period is not None:
+                self.on_period()
+        except Exception:
+            _log.failure("IO scheduler period failed", event="unexpected_error_scheduler")
+
+    def _schedule_tick(self) -> None:
+        elapsed = self.clock.seconds() - self._epoch
+        self._next_tick = self.clock.callLater(PERIOD - elapsed % PERIOD, self._tick)
+
+    def _catch_up(self) -> None:
+        """Run the idle periods that have ended (at most enough to decay every rate to 0)."""
+        ended = int((self.clock.seconds() - self._epoch) // PERIOD)
+        done = round((self._last_tick - self._epoch) / PERIOD)
+        for period in range(max(done + 1, ended - IDLE_CATCH_UP + 1), ended + 1):
+            self._run_period(self._epoch + period * PERIOD)
+
+    def wake(self) -> None:
+        """Traffic (or a new cap) after an idle spell: periods run again, as if never stopped."""
+        if self.idle and self.running:
+            self._catch_up()
+            self.idle = False
+            self._schedule_tick()
 
     # -- configuration -------------------------------------------------------
 
@@ -249,6 +302,7 @@ class IOScheduler(Service):
             self.read.next_cap = download
         if upload is not _UNCHANGED:
             self.write.next_cap = upload
+        self.wake()  # a new cap takes effect at the next period
 
     @property
     def max_download_speed(self) -> int | None:
@@ -270,6 +324,8 @@ class IOScheduler(Service):
 
     def stat(self) -> Stat:
         """Totals and current rates of every connection together (``P2p_stat``)."""
+        if self.idle:
+            self._catch_up()
         recv, inflow = self.read.stat()
         sent, outflow = self.write.stat()
         return Stat(sent, recv, inflow, outflow)
@@ -367,6 +423,8 @@ class ScheduledConnection(Protocol):
     def dataReceived(self, data: bytes) -> None:
         if self._closed:
             return
+        if self.scheduler.idle:
+            self.scheduler.wake()
         direction = self.scheduler.read
         table = direction.table
         if not table.capped and not self._read_pending and not self._app_paused:
@@ -448,6 +506,8 @@ class ScheduledConnection(Protocol):
     def write(self, data: bytes) -> None:
         if self._closed or self._closing or not data:
             return
+        if self.scheduler.idle:
+            self.scheduler.wake()
         direction = self.scheduler.write
         table = direction.table
         if not table.capped and not self._write_pending:
@@ -566,6 +626,8 @@ class ScheduledConnection(Protocol):
         """This connection's totals and current rates; frozen once it is closed."""
         if self._final is not None:
             return self._final
+        if self.scheduler.idle:
+            self.scheduler._catch_up()
         read, write = self.scheduler.read.table, self.scheduler.write.table
         return Stat(
             write.total(self._write_slot),
