@@ -36,7 +36,13 @@ from txtezosp2p.wire.encoding import (
     SwapAck,
     SwapRequest,
 )
-from txtezosp2p.wire.errors import ConnectionClosed, ConnectionFailed, DecodingError
+from txtezosp2p.wire.errors import (
+    ConnectionClosed,
+    ConnectionFailed,
+    DecodingError,
+    DisconnectReason,
+    reason_text,
+)
 from txtezosp2p.wire.ids import ConnectionId, PeerId, Point
 
 VERSION = NetworkVersion("SANDBOXED_TEZOS", 2, 1)
@@ -396,8 +402,9 @@ class SwapRequestTests(AnswererCase):
         self.clock.advance(5)
         self.dials[0][1].callback(object())
         self.assertEqual(self.answerer.latest_successful_swap, 5)
-        self.assertEqual(self.session(self.other).closes, [("peer swapped", False)])
-        self.assertEqual(self.other.close_reason, "peer swapped")
+        self.assertEqual(self.session(self.other).closes, [("peer has been swapped", False)])
+        self.assertEqual(self.other.close_reason, "peer has been swapped")
+        self.assertIs(self.other.disconnect_reason, DisconnectReason.PEER_SWAPPED)
         self.assertEqual(self.session(self.source).closes, [])
         self.assertEqual(self.sources("swap_success"), [self.source.peer_id])
         self.assertNotIn("swap_failure", self.kinds())
@@ -518,7 +525,9 @@ class SwapRequestTests(AnswererCase):
         self.dials[-1][1].callback(object())
         last = self.session(self.source).sent[-1]
         assert isinstance(last, SwapAck)
-        self.assertEqual(self.sessions[last.peer_id].closes[-1:], [("peer swapped", False)])
+        self.assertEqual(
+            self.sessions[last.peer_id].closes[-1:], [("peer has been swapped", False)]
+        )
 
     def test_ack_dropped(self) -> None:
         """Swap_ack not queued (full): stop, no dial, no accepted time."""
@@ -589,7 +598,7 @@ class SwapAckTests(AnswererCase):
         self.assertEqual([point for point, _ in self.dials], [PROPOSED])
         self.clock.advance(3)
         self.dials[0][1].callback(object())
-        self.assertEqual(self.session(self.proposed).closes, [("peer swapped", False)])
+        self.assertEqual(self.session(self.proposed).closes, [("peer has been swapped", False)])
         self.assertEqual(self.session(self.recipient).closes, [])
         self.assertEqual(self.answerer.latest_successful_swap, 1003)
         self.assertEqual(self.sources("swap_success"), [self.recipient.peer_id])
@@ -1095,8 +1104,8 @@ class WorkerTests(AnswererCase):
         conn, session = self.worker()
         session.deliver(Bootstrap())
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
-        self.assertEqual(session.closes, [("answerer error", False)])
-        self.assertEqual(conn.close_reason, "answerer error")
+        self.assertEqual(session.closes, [("connection closed by unexpected error", False)])
+        self.assertEqual(conn.close_reason, "connection closed by unexpected error")
 
     def test_answerer_error_stops_worker(self) -> None:
         """After closing on an answerer error, the worker reads no further message."""
@@ -1169,7 +1178,7 @@ class ThroughWorkerTests(AnswererCase):
         self.assertEqual(self.session(source).sent, [SwapAck(dropped.point, dropped.peer_id)])
         self.assertEqual(self.session(source).pending_reads(), 1)
         self.dials[0][1].callback(object())
-        self.assertEqual(self.session(dropped).closes, [("peer swapped", False)])
+        self.assertEqual(self.session(dropped).closes, [("peer has been swapped", False)])
 
     def test_full_queue_bootstrap_keeps_connection(self) -> None:
         public_point(self.pool, 1)
@@ -1179,3 +1188,27 @@ class ThroughWorkerTests(AnswererCase):
         self.session(conn).deliver(Bootstrap())
         self.assertEqual(self.session(conn).closes, [])
         self.assertEqual(self.session(conn).pending_reads(), 1)
+
+
+class DisconnectReasonTests(SynchronousTestCase):
+    """Octez's ``P2p_disconnection_reason``: its constructors and its texts."""
+
+    def test_octez_texts(self) -> None:
+        self.assertEqual(DisconnectReason.MAINTENANCE_TOO_MANY.value, "Maintenance_too_many")
+        self.assertEqual(
+            reason_text(DisconnectReason.MAINTENANCE_TOO_MANY),
+            "maintenance detected too many connections",
+        )
+        self.assertEqual(reason_text(DisconnectReason.POOL_DESTROYED), "pool destroyed")
+        self.assertEqual(reason_text("rolled"), "rolled")  # Octez's User of string
+        for reason in DisconnectReason:
+            self.assertTrue(reason.describe())
+
+    def test_user_reason(self) -> None:
+        case = AnswererCase()
+        case.setUp()
+        connection = case.connection(1)
+        connection.disconnect("testing")
+        self.assertEqual(
+            (connection.disconnect_reason, connection.close_reason), ("testing", "testing")
+        )

@@ -90,6 +90,73 @@ INCOMING_CONNECTION_ERROR = "incoming_connection_error"
 # [files] (no Octez counterpart: Octez leaves crash leftovers in place)
 STALE_TEMP_FILES_REMOVED = "stale_temp_files_removed"
 
+# [p2p.connect_handler]
+CONNECT_STATUS = "connect_status"
+PEER_REJECTED = "peer_rejected"
+SIMULTANEOUS_CONNECTION = "simultaneous_connection"
+TRIGGER_MAINTENANCE_TOO_MANY_CONNECTIONS = "trigger_maintenance_too_many_connections"
+GREYLIST_PEER = "greylist_peer"
+
+# [p2p.conn]
+DISCONNECT = "disconnect"
+UNEXPECTED_ERROR_ANSWERER = "unexpected_error_answerer"
+
+# [p2p.protocol (the answerer)]
+BOOTSTRAP_RECEIVED = "bootstrap_received"
+ADVERTISE_RECEIVED = "advertise_received"
+ADVERTISE_SENDING_FAILED = "advertise_sending_failed"
+GET_POINTS = "get_points"
+PEER_DISCOVERY_DISABLED = "peer_discovery_disabled"
+SWAP_REQUEST_RECEIVED = "swap_request_received"
+SWAP_REQUEST_IGNORED = "swap_request_ignored"
+SWAP_ACK_RECEIVED = "swap_ack_received"
+NO_SWAP_CANDIDATE = "no_swap_candidate"
+SWAP_SUCCEEDED = "swap_succeeded"
+SWAP_FAILED = "swap_failed"
+PRIVATE_NODE_REQUEST = "private_node_request"
+PRIVATE_NODE_NEW_PEERS = "private_node_new_peers"
+PRIVATE_NODE_PEERS_REQUEST = "private_node_peers_request"
+PRIVATE_NODE_SWAP_REQUEST = "private_node_swap_request"
+PRIVATE_NODE_SWAP_ACK = "private_node_swap_ack"
+
+# [p2p.maintenance]
+MAINTENANCE_STARTED = "maintenance_started"
+MAINTENANCE_ENDED = "maintenance_ended"
+TOO_FEW_CONNECTIONS_MAINTENANCE = "too_few_connections_maintenance"
+TOO_MANY_CONNECTIONS_MAINTENANCE = "too_many_connections_maintenance"
+SHUTDOWN_MAINTENANCE_WORKER = "shutdown_maintenance_worker"
+SHUTDOWN_CONNECTION_POOL = "shutdown_connection_pool"
+#: Ours: Octez never starts its LAN discovery worker.
+SHUTDOWN_DISCOVERY = "shutdown_discovery"
+
+# [p2p.pool]
+GC_POINTS = "gc_points"
+GC_PEER_IDS = "gc_peer_ids"
+
+# [p2p.acl]
+GREYLIST_ADDR = "greylist_addr"
+ACL_CLEANUP = "acl_cleanup"
+
+# [p2p.io-scheduler]
+UNEXPECTED_ERROR_SCHEDULER = "unexpected_error_scheduler"
+SHUTDOWN_SCHEDULER = "shutdown_scheduler"
+
+# [p2p.fd (socket options)]
+INCOMING_ERROR = "incoming_error"
+SET_SOCKET_OPTION_TCP_KEEPALIVE_FAILED = "set_socket_option_tcp_keepalive_failed"
+SET_SOCKET_OPTION_TCP_USER_TIMEOUT_FAILED = "set_socket_option_tcp_user_timeout_failed"
+SET_SOCKET_OPTION_TCP_NODELAY_FAILED = "set_socket_option_tcp_nodelay_failed"
+
+# [p2p (the public API)]
+BROADCAST = "broadcast"
+
+# [observer (no Octez counterpart)]
+OBSERVER_CHAIN = "observer_chain"
+OBSERVER_ERROR = "observer_error"
+
+# [any section]
+UNEXPECTED_ERROR = "unexpected_error"
+
 # [main] identity (octez-node identity)
 IDENTITY_GENERATED = "identity_generated"
 IDENTITY_LOADED = "identity_loaded"

@@ -318,11 +318,11 @@ class ACL(Service):
         try:
             self.tick(periods)
         except Exception:
-            _log.failure("IP greylist cleanup failed; clearing the filter", event="acl_cleanup")
+            _log.failure("IP greylist cleanup failed; clearing the filter", event=ev.ACL_CLEANUP)
             self.ip_greylist.clear()
 
     def _loop_failed(self, failure: Failure) -> None:  # pragma: no cover - _run_period catches
-        _log.failure("IP greylist cleanup loop stopped", failure, event="acl_cleanup")
+        _log.failure("IP greylist cleanup loop stopped", failure, event=ev.ACL_CLEANUP)
 
     def _prune_display(self) -> None:
         # [QUIRK] Octez never prunes the display list (behaviour.md section 6.1).
@@ -354,7 +354,7 @@ class ACL(Service):
         self.ip_greylist.add(ip)
         if self.ip_greylist_display.add(ip) and self.not_reliable_since is None:
             self.not_reliable_since = self.clock.seconds()
-        _log.info("greylisted {addr}", event="greylist_addr", addr=format_addr(ip))
+        _log.info("greylisted {addr}", event=ev.GREYLIST_ADDR, addr=format_addr(ip))
 
     def banned_addr(self, address: AddressLike) -> bool:
         """Blacklisted or greylisted (behaviour.md section 6.2)."""
@@ -386,7 +386,7 @@ class ACL(Service):
         is the caller's job (behaviour.md section 6.3).
         """
         self.peer_greylist.add(peer)
-        _log.info("greylisted peer {peer}", event="greylist_peer", peer=str(peer))
+        _log.info("greylisted peer {peer}", event=ev.GREYLIST_PEER, peer=str(peer))
 
     def banned_peer(self, peer: PeerId) -> bool:
         """Blacklisted or greylisted (behaviour.md section 6.2)."""

@@ -33,6 +33,7 @@ from . import _events as ev
 from .interfaces import IAnswerer, IPeerLink, IPool
 from .pool_state import Disconnected, PoolEvent, Running
 from .wire.encoding import Advertise, Bootstrap, SwapAck, SwapRequest
+from .wire.errors import DisconnectReason
 from .wire.ids import PeerId, Point
 
 _log = ev.logger("p2p.protocol")
@@ -77,7 +78,7 @@ class Answerer:
 
     def bootstrap(self, link: IPeerLink) -> None:
         _log.debug(
-            "bootstrap from {peer_id}", event="bootstrap_received", peer_id=str(link.peer_id)
+            "bootstrap from {peer_id}", event=ev.BOOTSTRAP_RECEIVED, peer_id=str(link.peer_id)
         )
         self._event("bootstrap_received", link.peer_id)
         if self.disable_peer_discovery:
@@ -85,7 +86,7 @@ class Answerer:
         if link.private:
             _log.warn(
                 "ignoring bootstrap from private peer {peer_id}",
-                event="private_node_request",
+                event=ev.PRIVATE_NODE_REQUEST,
                 peer_id=str(link.peer_id),
             )
             return
@@ -94,7 +95,7 @@ class Answerer:
             return
         _log.debug(
             "advertising {count} points to {peer_id}",
-            event="get_points",
+            event=ev.GET_POINTS,
             medium="advertise",
             count=len(points),
             peer_id=str(link.peer_id),
@@ -104,14 +105,14 @@ class Answerer:
         else:
             _log.warn(
                 "could not advertise to {peer_id}",
-                event="advertise_sending_failed",
+                event=ev.ADVERTISE_SENDING_FAILED,
                 peer_id=str(link.peer_id),
             )
 
     def advertise(self, link: IPeerLink, points: tuple[Point, ...]) -> None:
         _log.debug(
             "{count} points advertised by {peer_id}",
-            event="advertise_received",
+            event=ev.ADVERTISE_RECEIVED,
             count=len(points),
             peer_id=str(link.peer_id),
         )
@@ -124,7 +125,7 @@ class Answerer:
     def send_bootstrap(self, link: IPeerLink) -> bool:
         """Ask ``link`` for points (maintenance does this when short of connections)."""
         if self.disable_peer_discovery:
-            _log.warn("peer discovery disabled", event="peer_discovery_disabled")
+            _log.warn("peer discovery disabled", event=ev.PEER_DISCOVERY_DISABLED)
             return False
         if link.private:
             return False
@@ -171,7 +172,7 @@ class Answerer:
     def swap_request(self, link: IPeerLink, point: Point, peer_id: PeerId) -> None:
         _log.info(
             "swap request from {peer_id}: {point}",
-            event="swap_request_received",
+            event=ev.SWAP_REQUEST_RECEIVED,
             peer_id=str(link.peer_id),
             point=point.to_text(),
         )
@@ -186,14 +187,14 @@ class Answerer:
         ):
             _log.info(
                 "swap request from {peer_id} ignored",
-                event="swap_request_ignored",
+                event=ev.SWAP_REQUEST_IGNORED,
                 peer_id=str(link.peer_id),
             )
             self._event("swap_request_ignored", link.peer_id)
             return
         others = self._public_with_port(exclude=link)
         if not others:
-            _log.info("no swap candidate", event="no_swap_candidate")
+            _log.info("no swap candidate", event=ev.NO_SWAP_CANDIDATE)
             return
         dropped = self.rng.choice(others)
         assert dropped.point is not None
@@ -205,7 +206,7 @@ class Answerer:
     def swap_ack(self, link: IPeerLink, point: Point, peer_id: PeerId) -> None:
         _log.info(
             "swap ack from {peer_id}: {point}",
-            event="swap_ack_received",
+            event=ev.SWAP_ACK_RECEIVED,
             peer_id=str(link.peer_id),
             point=point.to_text(),
         )
@@ -229,18 +230,18 @@ class Answerer:
         def succeeded(_: object) -> None:
             self.latest_successful_swap = self.clock.seconds()
             _log.info(
-                "swap with {peer_id} done", event="swap_succeeded", peer_id=str(source.peer_id)
+                "swap with {peer_id} done", event=ev.SWAP_SUCCEEDED, peer_id=str(source.peer_id)
             )
             self._event("swap_success", source.peer_id)
             victim = self.pool.connection_for_peer(drop)
             if victim is not None:
-                victim.link.disconnect("peer swapped")
+                victim.link.disconnect(DisconnectReason.PEER_SWAPPED)
 
         def failed(failure: Failure) -> None:
             self.latest_accepted_swap = self.latest_successful_swap
             _log.info(
                 "swap with {peer_id} failed: {error}",
-                event="swap_failed",
+                event=ev.SWAP_FAILED,
                 peer_id=str(source.peer_id),
                 error=failure.getErrorMessage(),
             )
@@ -261,28 +262,28 @@ class PrivateAnswerer(Answerer):
     def bootstrap(self, link: IPeerLink) -> None:
         _log.warn(
             "private node: bootstrap from {peer_id} ignored",
-            event="private_node_peers_request",
+            event=ev.PRIVATE_NODE_PEERS_REQUEST,
             peer_id=str(link.peer_id),
         )
 
     def advertise(self, link: IPeerLink, points: tuple[Point, ...]) -> None:
         _log.warn(
             "private node: advertise from {peer_id} ignored",
-            event="private_node_new_peers",
+            event=ev.PRIVATE_NODE_NEW_PEERS,
             peer_id=str(link.peer_id),
         )
 
     def swap_request(self, link: IPeerLink, point: Point, peer_id: PeerId) -> None:
         _log.warn(
             "private node: swap request from {peer_id} ignored",
-            event="private_node_swap_request",
+            event=ev.PRIVATE_NODE_SWAP_REQUEST,
             peer_id=str(link.peer_id),
         )
 
     def swap_ack(self, link: IPeerLink, point: Point, peer_id: PeerId) -> None:
         _log.warn(
             "private node: swap ack from {peer_id} ignored",
-            event="private_node_swap_ack",
+            event=ev.PRIVATE_NODE_SWAP_ACK,
             peer_id=str(link.peer_id),
         )
 

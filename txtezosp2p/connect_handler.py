@@ -75,6 +75,7 @@ from .session import (
 )
 from .wire.errors import (
     Connected,
+    DisconnectReason,
     IdentityCheckFailure,
     Myself,
     NackMotive,
@@ -260,7 +261,7 @@ class ConnectHandler:
             return fail(Connected(point))
         info.set_requested(self.now())
         self.pool.emit(PoolEvent("outgoing_connection", point=point))
-        _log.debug("connecting to {point}", event="connect_status", point=str(point))
+        _log.debug("connecting to {point}", event=ev.CONNECT_STATUS, point=str(point))
         session = Session(self.session_config, self.clock, incoming=False, point=point)
         tracked = self._attempts[session] = _Attempt(
             session, False, point.addr, point_info=info, owns_point=True
@@ -296,7 +297,7 @@ class ConnectHandler:
                 log=_log,
                 summary=_REFUSED_TOO_MANY,
                 subject=host,
-                event="incoming_connection_error",
+                event=ev.INCOMING_CONNECTION_ERROR,
                 addr=host,
             )
             return None
@@ -306,7 +307,7 @@ class ConnectHandler:
                 log=_log,
                 summary=_REFUSED_BANNED,
                 subject=host,
-                event="incoming_connection_error",
+                event=ev.INCOMING_CONNECTION_ERROR,
                 addr=host,
             )
             return None
@@ -370,7 +371,7 @@ class ConnectHandler:
                 log=_log,
                 summary=_REFUSED_PRIVATE,
                 subject=str(peer_id),
-                event="peer_rejected",
+                event=ev.PEER_REJECTED,
                 peer_id=str(peer_id),
             )
             return Refuse(PrivateMode())
@@ -399,7 +400,7 @@ class ConnectHandler:
                 summary=_REJECTED,
                 subject=str(peer_id),
                 kind=motive.describe(),
-                event="authenticate_status",
+                event=ev.AUTHENTICATE_STATUS,
                 type="reject",
                 peer_id=str(peer_id),
                 motive=motive.describe(),
@@ -493,7 +494,7 @@ class ConnectHandler:
             return True
         _log.info(
             "both ends dialled: keeping the connection dialled by the greater peer id",
-            event="simultaneous_connection",
+            event=ev.SIMULTANEOUS_CONNECTION,
             peer_id=str(peer_id),
             incoming=attempt.incoming,
         )
@@ -532,7 +533,7 @@ class ConnectHandler:
         )
         _log.info(
             "new connection to {peer_id} at {point}",
-            event="new_connection",
+            event=ev.NEW_CONNECTION,
             peer_id=str(peer_id),
             point=str(info.id_point),
             direction="incoming" if info.incoming else "outgoing",
@@ -543,9 +544,9 @@ class ConnectHandler:
             try:
                 hook(peer_id, connection)
             except Exception:
-                _log.failure("new-connection hook failed", event="unexpected_error")
+                _log.failure("new-connection hook failed", event=ev.UNEXPECTED_ERROR)
         if self.pool.active_connections >= self.limits.max_connections:
-            _log.info("too many connections", event="trigger_maintenance_too_many_connections")
+            _log.info("too many connections", event=ev.TRIGGER_MAINTENANCE_TOO_MANY_CONNECTIONS)
             self.pool.emit(PoolEvent("too_many_connections"))
             self.pool.too_many_connections.fire()
         connection.start()
@@ -602,7 +603,7 @@ class ConnectHandler:
         if isinstance(error, RejectedByNack) and error.alternative_points:
             _log.info(
                 "rejected by {peer}: {count} alternative points",
-                event="connection_rejected_by_peers",
+                event=ev.CONNECTION_REJECTED_BY_PEERS,
                 peer=str(session.peer_id),
                 count=len(error.alternative_points),
             )
@@ -626,7 +627,7 @@ class ConnectHandler:
         self.pool.emit(PoolEvent("disconnection", peer_id=connection.peer_id))
         _log.info(
             "disconnected from {peer_id}: {reason}",
-            event="disconnected",
+            event=ev.DISCONNECTED,
             peer_id=str(connection.peer_id),
             reason=connection.close_reason or reason,
         )
@@ -635,7 +636,7 @@ class ConnectHandler:
             try:
                 hook(connection.peer_id)
             except Exception:
-                _log.failure("disconnection hook failed", event="unexpected_error")
+                _log.failure("disconnection hook failed", event=ev.UNEXPECTED_ERROR)
         if self.pool.active_connections < self.limits.min_connections:
             self.pool.emit(PoolEvent("too_few_connections"))
             self.pool.too_few_connections.fire()
@@ -644,7 +645,7 @@ class ConnectHandler:
         """A malformed message or chunk on a running connection: greylist peer and address."""
         _log.info(
             "greylisting {peer_id}: {error}",
-            event="greylist_peer",
+            event=ev.GREYLIST_PEER,
             peer_id=str(connection.peer_id),
             error=str(error),
         )
@@ -656,7 +657,7 @@ class ConnectHandler:
     def cancel_incoming(self) -> None:
         """Abort every incoming handshake under way (at shutdown)."""
         for session in list(self._incoming):
-            session.close("shutting down")
+            session.close(DisconnectReason.POOL_DESTROYED.describe())
 
     def cancel_outgoing(self) -> None:
         """Abort every dial under way, TCP connect or handshake (at shutdown)."""

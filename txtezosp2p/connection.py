@@ -36,8 +36,10 @@ from .wire.errors import (
     ConnectionClosed,
     DecipherError,
     DecodingError,
+    DisconnectReason,
     InvalidIncomingCiphertextSize,
     P2PError,
+    reason_text,
 )
 from .wire.ids import ConnectionId, PeerId, Point
 
@@ -105,7 +107,7 @@ class PeerLink:
     def push_message(self, message: object) -> Deferred[None]:
         return self._connection.push_app_message(message)
 
-    def disconnect(self, reason: str) -> Deferred[None]:
+    def disconnect(self, reason: DisconnectReason | str) -> Deferred[None]:
         return self._connection.disconnect(reason)
 
     def __repr__(self) -> str:
@@ -152,6 +154,8 @@ class P2PConnection:
         self._running = False
         self.closed = False
         self.close_reason: str | None = None
+        #: Why we closed it, when we did (Octez's reason, or the caller's text).
+        self.disconnect_reason: DisconnectReason | str | None = None
         #: Whether we asked for the close (:meth:`disconnect`), as opposed to
         #: the remote end or the network closing it (point and peer logs say
         #: ``disconnection`` or ``external_disconnection``, behaviour.md 2.2).
@@ -204,8 +208,8 @@ class P2PConnection:
 
     def _dispatch(self, message: object) -> Deferred[Any]:
         if isinstance(message, Disconnect):
-            _log.debug("disconnect from {peer_id}", event="disconnect", peer_id=str(self.peer_id))
-            self.disconnect("Disconnect received")
+            _log.debug("disconnect from {peer_id}", event=ev.DISCONNECT, peer_id=str(self.peer_id))
+            self.disconnect(DisconnectReason.CONNECTION_CLOSED_BY_PEER)
             return succeed(None)
         cooldown = COOLDOWNS.get(type(message))
         if cooldown is None:
@@ -245,10 +249,10 @@ class P2PConnection:
         _log.failure(
             "answerer failed on a message from {peer_id}",
             failure,
-            event="unexpected_error_answerer",
+            event=ev.UNEXPECTED_ERROR_ANSWERER,
             peer_id=str(self.peer_id),
         )
-        self.disconnect("answerer error")
+        self.disconnect(DisconnectReason.CONNECTION_CLOSED_BY_UNEXPECTED_ERROR)
 
     def _read_failed(self, failure: Failure) -> None:
         error = failure.value
@@ -295,12 +299,18 @@ class P2PConnection:
 
     # -- closing -------------------------------------------------------------
 
-    def disconnect(self, reason: str = "", wait: bool = False) -> Deferred[None]:
-        """Close the connection (idempotent); with ``wait``, queued messages go out first."""
+    def disconnect(self, reason: DisconnectReason | str = "", wait: bool = False) -> Deferred[None]:
+        """
+        Close the connection (idempotent); with ``wait``, queued messages go
+        out first.  ``reason`` is one of Octez's (:class:`DisconnectReason`)
+        or a text of the caller's own.
+        """
+        text = reason_text(reason) or "disconnected"
         if not self.closed and self.close_reason is None:
             self.requested = True
-        self._closed_locally(reason or "disconnected")
-        return self.session.close(reason or "disconnected", wait=wait)
+            self.disconnect_reason = reason or text
+        self._closed_locally(text)
+        return self.session.close(text, wait=wait)
 
     def _closed_locally(self, reason: str) -> None:
         if self.close_reason is None:

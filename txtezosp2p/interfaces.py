@@ -254,8 +254,8 @@ class IPeerLink(Interface):
     def push_message(message: Any) -> Any:
         """Hand an application message to the upper layer (a Deferred, waits while full)."""
 
-    def disconnect(reason: str) -> Any:
-        """Close the connection."""
+    def disconnect(reason: Any) -> Any:
+        """Close the connection; ``reason``: a ``DisconnectReason`` or a text."""
 
 
 class IAnswerer(Interface):
@@ -338,8 +338,8 @@ class IP2PConnection(Interface):
     def recv() -> Any:
         """A Deferred firing with the next application message."""
 
-    def disconnect(reason: str = "", wait: bool = False) -> Any:
-        """Close the connection."""
+    def disconnect(reason: Any = "", wait: bool = False) -> Any:
+        """Close the connection; ``reason``: a ``DisconnectReason`` or a text."""
 
     def stat() -> Any:
         """Traffic statistics."""
@@ -396,8 +396,8 @@ class IP2P(Interface):
     def connection_stat(connection: Any) -> Any:
         """Traffic of one connection."""
 
-    def disconnect(connection: Any, wait: bool = False, reason: str = "") -> Any:
-        """Close a connection; a Deferred."""
+    def disconnect(connection: Any, wait: bool = False, reason: Any = "") -> Any:
+        """Close a connection; a Deferred (``reason``: a ``DisconnectReason`` or a text)."""
 
     def send(connection: Any, message: Any) -> Any:
         """Queue a message; a Deferred firing once queued."""

@@ -272,7 +272,7 @@ class IOScheduler(Service):
             if self.on_period is not None:
                 self.on_period()
         except Exception:
-            _log.failure("IO scheduler period failed", event="unexpected_error_scheduler")
+            _log.failure("IO scheduler period failed", event=ev.UNEXPECTED_ERROR_SCHEDULER)
 
     def _schedule_tick(self) -> None:
         elapsed = self.clock.seconds() - self._epoch

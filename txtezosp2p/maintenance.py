@@ -51,7 +51,7 @@ from .interfaces import IAdmissionPolicy
 from .limits import ConnectionBounds
 from .pool import Trigger
 from .pool_state import Disconnected, PointInfo, PoolEvent
-from .wire.errors import MaintenanceDisabled
+from .wire.errors import DisconnectReason, MaintenanceDisabled
 from .wire.ids import Point
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ class MaintenanceService(Service):
     def _crashed(self, failure: Failure) -> None:
         if not failure.check(CancelledError):
             # Octez: if a step fails the worker shuts down (behaviour.md §4.6)
-            _log.failure("maintenance stopped", failure, event="unexpected_error")
+            _log.failure("maintenance stopped", failure, event=ev.UNEXPECTED_ERROR)
 
     # -- public requests ---------------------------------------------------------------
 
@@ -248,7 +248,7 @@ class MaintenanceService(Service):
                 return
             _log.info(
                 "maintenance started ({motive})",
-                event="maintenance_started",
+                event=ev.MAINTENANCE_STARTED,
                 motive=motive,
                 connections=n,
             )
@@ -258,7 +258,7 @@ class MaintenanceService(Service):
             duration = self.clock.seconds() - started
             _log.info(
                 "maintenance ended after {duration:.3f} s",
-                event="maintenance_ended",
+                event=ev.MAINTENANCE_ENDED,
                 duration=duration,
             )
             self.pool.emit(PoolEvent("maintenance_ended"))
@@ -283,7 +283,7 @@ class MaintenanceService(Service):
         bounds = self.bounds
         _log.info(
             "too few connections ({connections})",
-            event="too_few_connections_maintenance",
+            event=ev.TOO_FEW_CONNECTIONS_MAINTENANCE,
             connections=n,
             min_target=bounds.min_target,
             expected_connections=self.limits.expected_connections,
@@ -363,7 +363,7 @@ class MaintenanceService(Service):
         excess = n - self.bounds.max_target
         _log.debug(
             "too many connections ({connections}): closing {connections_to_kill}",
-            event="too_many_connections_maintenance",
+            event=ev.TOO_MANY_CONNECTIONS_MAINTENANCE,
             connections=n,
             connections_to_kill=excess,
             max_target=self.bounds.max_target,
@@ -377,7 +377,8 @@ class MaintenanceService(Service):
             return
         await self._wait(
             DeferredList(
-                [c.disconnect("maintenance too many") for c in victims], consumeErrors=True
+                [c.disconnect(DisconnectReason.MAINTENANCE_TOO_MANY) for c in victims],
+                consumeErrors=True,
             ),
             "disconnections",
         )

@@ -221,7 +221,7 @@ class Observer:
             try:
                 self.record(peer_id, message)
             except Exception:  # a bug must not stop the reading of this peer
-                _log.failure("observer could not record a message", event="observer_error")
+                _log.failure("observer could not record a message", event=ev.OBSERVER_ERROR)
             self._read(peer_id, connection)
 
         def closed(failure: Failure) -> None:
@@ -263,7 +263,7 @@ class Observer:
 
     def _adopt(self, chain: ChainId) -> None:
         self.chain_id = chain
-        _log.info("observing chain {chain_id}", event="observer_chain", chain_id=str(chain))
+        _log.info("observing chain {chain_id}", event=ev.OBSERVER_CHAIN, chain_id=str(chain))
         for peer_id in list(self._watched):
             self._ask(peer_id)
 

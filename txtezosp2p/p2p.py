@@ -48,7 +48,13 @@ from .wire.encoding import (
     P2PMessageCodec,
     default_metadata_config,
 )
-from .wire.errors import ConnectionClosed, ConnectionFailed, MaintenanceDisabled, P2PLayerDisabled
+from .wire.errors import (
+    ConnectionClosed,
+    ConnectionFailed,
+    DisconnectReason,
+    MaintenanceDisabled,
+    P2PLayerDisabled,
+)
 from .wire.ids import PeerId, Point, to_ipv6
 from .wire.stats import Stat
 from .wire.versions import Versions
@@ -321,10 +327,10 @@ class P2P(Service):
 
         await stop(self.welcome, ev.SHUTDOWN_WELCOME_WORKER)
         self.ports = []
-        await stop(self.maintenance, "shutdown_maintenance_worker")
-        await stop(self.discovery, "shutdown_maintenance_worker")
-        await stop(self.peers_file, "shutdown_connection_pool")
-        closing = [c.disconnect("pool destroyed") for c in self.connections()]
+        await stop(self.maintenance, ev.SHUTDOWN_MAINTENANCE_WORKER)
+        await stop(self.discovery, ev.SHUTDOWN_DISCOVERY)
+        await stop(self.peers_file, ev.SHUTDOWN_CONNECTION_POOL)
+        closing = [c.disconnect(DisconnectReason.POOL_DESTROYED) for c in self.connections()]
         waiters, self._any_waiters = self._any_waiters, deque()
         for waiter in waiters:
             waiter.errback(Failure(ConnectionClosed("P2P layer shut down")))
@@ -332,7 +338,7 @@ class P2P(Service):
         self.handler.cancel_outgoing()
         await DeferredList(closing, consumeErrors=True)
         self.handler.log_summary.flush()
-        _log.info("stopping the IO scheduler", event="shutdown_scheduler")
+        _log.info("stopping the IO scheduler", event=ev.SHUTDOWN_SCHEDULER)
         await maybeDeferred(self.scheduler.stopService)
         await maybeDeferred(self.acl.stopService)
 
@@ -403,9 +409,15 @@ class P2P(Service):
         return self.scheduler.stat()
 
     def disconnect(
-        self, connection: P2PConnection, wait: bool = False, reason: str = "disconnected"
+        self,
+        connection: P2PConnection,
+        wait: bool = False,
+        reason: DisconnectReason | str = "disconnected",
     ) -> Deferred[None]:
-        """Close a connection (idempotent); ``wait`` sends queued messages first."""
+        """
+        Close a connection (idempotent); ``wait`` sends queued messages first.
+        ``reason`` is one of Octez's (``DisconnectReason``) or a text of one's own.
+        """
         return connection.disconnect(reason, wait=wait)
 
     def on_new_connection(self, hook: Callable[[PeerId, P2PConnection], None]) -> None:
@@ -524,7 +536,7 @@ class P2P(Service):
             value = alt[1] if alt is not None and alt[0](connection) else message
             if connection.write_encoded_now(body(value)):
                 sent += 1
-        _log.debug("broadcast to {count} peers", event="broadcast", count=sent)
+        _log.debug("broadcast to {count} peers", event=ev.BROADCAST, count=sent)
         self.counters["broadcast_message_sent"] += sent
         return sent
 
@@ -562,7 +574,7 @@ class P2P(Service):
         for connection in self.connections():
             if connection.id_point.addr == point.addr:
                 self.acl.ban_peer(connection.peer_id)
-                connection.disconnect("IP manually banned")
+                connection.disconnect(DisconnectReason.IP_MANUALLY_BANNED)
 
     def unban_point(self, point: Point) -> None:
         self.acl.unban_addr(point.addr)
@@ -588,7 +600,7 @@ class P2P(Service):
         self.acl.ban_peer(peer_id)
         connection = self.find_connection_by_peer_id(peer_id)
         if connection is not None:
-            connection.disconnect("peer id manually banned")
+            connection.disconnect(DisconnectReason.PEER_ID_MANUALLY_BANNED)
 
     def unban_peer(self, peer_id: PeerId) -> None:
         self.acl.unban_peer(peer_id)
@@ -654,7 +666,9 @@ class FakedP2P:
     def connection_stat(self, connection: Any) -> Stat:
         return Stat()
 
-    def disconnect(self, connection: Any, wait: bool = False, reason: str = "") -> Deferred[None]:
+    def disconnect(
+        self, connection: Any, wait: bool = False, reason: DisconnectReason | str = ""
+    ) -> Deferred[None]:
         return succeed(None)
 
     def send(self, connection: Any, message: object) -> Deferred[None]:

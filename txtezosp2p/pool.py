@@ -191,7 +191,7 @@ class Pool:
             try:
                 watcher(event)
             except Exception:
-                _log.failure("pool event watcher failed", event="unexpected_error")
+                _log.failure("pool event watcher failed", event=ev.UNEXPECTED_ERROR)
 
     # -- counting ------------------------------------------------------------
 
@@ -265,7 +265,7 @@ class Pool:
             del self.points[info.point]
         if victims:
             _log.info(
-                "collected {count} points", event="gc_points", count=len(victims), maximum=maximum
+                "collected {count} points", event=ev.GC_POINTS, count=len(victims), maximum=maximum
             )
             self.emit(PoolEvent("gc_points"))
 
@@ -302,7 +302,7 @@ class Pool:
         for info in victims:
             del self.peers[info.peer_id]
         if victims:
-            _log.info("collected {count} peer ids", event="gc_peer_ids", count=len(victims))
+            _log.info("collected {count} peer ids", event=ev.GC_PEER_IDS, count=len(victims))
             self.emit(PoolEvent("gc_peer_ids"))
 
     def get_peer_metadata(self, peer_id: PeerId) -> Any:

@@ -91,7 +91,7 @@ def configure_socket(transport: Any) -> None:
     except OSError as exc:
         _fd_log.info(
             "cannot set TCP_NODELAY: {error}",
-            event="set_socket_option_tcp_nodelay_failed",
+            event=ev.SET_SOCKET_OPTION_TCP_NODELAY_FAILED,
             error=str(exc),
         )
     user_timeout, keepalive = socket_settings()
@@ -106,7 +106,7 @@ def configure_socket(transport: Any) -> None:
         except OSError as exc:
             _fd_log.info(
                 "cannot set TCP keepalive: {error}",
-                event="set_socket_option_tcp_keepalive_failed",
+                event=ev.SET_SOCKET_OPTION_TCP_KEEPALIVE_FAILED,
                 error=str(exc),
             )
     if user_timeout and hasattr(socket, "TCP_USER_TIMEOUT"):
@@ -115,7 +115,7 @@ def configure_socket(transport: Any) -> None:
         except OSError as exc:
             _fd_log.info(
                 "cannot set TCP user timeout: {error}",
-                event="set_socket_option_tcp_user_timeout_failed",
+                event=ev.SET_SOCKET_OPTION_TCP_USER_TIMEOUT_FAILED,
                 error=str(exc),
             )
 
@@ -165,7 +165,7 @@ class EndpointListener(Service):
         _log.failure(
             "failed to open listening socket {description}",
             failure,
-            event="incoming_error",
+            event=ev.INCOMING_ERROR,
             description=self.description,
         )
 

@@ -68,6 +68,73 @@ _MOTIVE_TEXT = {
 }
 
 
+class DisconnectReason(enum.Enum):
+    """
+    Why a running connection ended: Octez's ``P2p_disconnection_reason.t``
+    (``src/lib_p2p/p2p_disconnection_reason.ml``), whose constructors are
+    the values here; :meth:`describe` gives Octez's text.  A reason of our
+    own (a user's, a roll) is a plain string: Octez's ``User of string``.
+    """
+
+    CONNECTION_LOST = "Connection_lost"
+    CONNECTION_CLOSED_BY_PEER = "Connection_closed_by_peer"
+    CONNECTION_CLOSED_BY_UNEXPECTED_ERROR = "Connection_closed_by_unexpected_error"
+    TCP_CONNECTION_REFUSED = "TCP_connection_refused"
+    TCP_CONNECTION_UNREACHABLE = "TCP_connection_unreachable"
+    TCP_CONNECTION_CANCELED = "TCP_connection_canceled"
+    AUTHENTICATION_REJECTED_NO_COMMON_PROTOCOL = "Authentication_rejected_no_common_protocol"
+    AUTHENTICATION_REJECTED = "Authentication_rejected"
+    AUTHENTICATION_REJECTED_BY_PEER = "Authentication_rejected_by_peer"
+    INCOMING_CONNECTION_TOO_MANY = "Incoming_connection_too_many"
+    INCOMING_CONNECTION_BANNED = "Incoming_connection_banned"
+    UNEXPECTED_PEER_ID = "Unexpected_peer_id"
+    IP_MANUALLY_BANNED = "IP_manually_banned"
+    PEER_ID_MANUALLY_BANNED = "Peer_id_manually_banned"
+    POOL_DESTROYED = "Pool_destroyed"
+    PEER_SWAPPED = "Peer_swapped"
+    EXPLICIT_RPC = "Explicit_RPC"
+    MAINTENANCE_TOO_MANY = "Maintenance_too_many"
+    UNKNOWN_REASON = "Unknown_reason"
+
+    def describe(self) -> str:
+        """The text Octez prints for this reason."""
+        return _REASON_TEXT[self]
+
+
+_REASON_TEXT = {
+    DisconnectReason.CONNECTION_LOST: "connection lost",
+    DisconnectReason.CONNECTION_CLOSED_BY_PEER: "connection closed by peer",
+    DisconnectReason.CONNECTION_CLOSED_BY_UNEXPECTED_ERROR: "connection closed by unexpected error",
+    DisconnectReason.TCP_CONNECTION_REFUSED: "TCP connection refused",
+    DisconnectReason.TCP_CONNECTION_UNREACHABLE: "TCP connection, peer unreachable",
+    DisconnectReason.TCP_CONNECTION_CANCELED: "TCP connection cancelled",
+    DisconnectReason.AUTHENTICATION_REJECTED_NO_COMMON_PROTOCOL: (
+        "authentication rejected by us: no common protocol"
+    ),
+    DisconnectReason.AUTHENTICATION_REJECTED: "authentication rejected by us",
+    DisconnectReason.AUTHENTICATION_REJECTED_BY_PEER: "authentication rejected by peer",
+    DisconnectReason.INCOMING_CONNECTION_TOO_MANY: (
+        "incoming connection not accepted: too many incoming connections"
+    ),
+    DisconnectReason.INCOMING_CONNECTION_BANNED: (
+        "incoming connection not accepted: point is banned"
+    ),
+    DisconnectReason.UNEXPECTED_PEER_ID: "unexpected peer id",
+    DisconnectReason.IP_MANUALLY_BANNED: "IP manually banned",
+    DisconnectReason.PEER_ID_MANUALLY_BANNED: "peer_id manually banned",
+    DisconnectReason.POOL_DESTROYED: "pool destroyed",
+    DisconnectReason.PEER_SWAPPED: "peer has been swapped",
+    DisconnectReason.EXPLICIT_RPC: "disconnected using a RPC",
+    DisconnectReason.MAINTENANCE_TOO_MANY: "maintenance detected too many connections",
+    DisconnectReason.UNKNOWN_REASON: "connection canceled without reason",
+}
+
+
+def reason_text(reason: DisconnectReason | str) -> str:
+    """How a disconnection reason reads in logs and answers (a string is the user's own)."""
+    return reason.describe() if isinstance(reason, DisconnectReason) else reason
+
+
 class P2PError(Exception):
     """
     Base class of every error this library raises on purpose.

@@ -28,7 +28,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from ..._version import __version__
 from ...p2p import P2P, FakedP2P
-from ...wire.errors import P2PLayerDisabled
+from ...wire.errors import DisconnectReason, P2PLayerDisabled
 from ..metrics import node_registry, render
 from .bodies import acl_body, json_body
 from .errors import APIError, bad_request, not_found
@@ -286,7 +286,7 @@ class Connection(_Node):
         connection = p2p.find_connection_by_peer_id(parse_peer_id(self.peer_id))
         if connection is None:
             return {}
-        closing = p2p.disconnect(connection, wait=wait, reason="explicit RPC")
+        closing = p2p.disconnect(connection, wait=wait, reason=DisconnectReason.EXPLICIT_RPC)
         return closing.addBoth(lambda _: {})
 
 
