@@ -103,7 +103,13 @@ def sections(quick: bool) -> dict[str, Any]:
                 "churn", "--nodes", nodes, "--warmup", "5", "--periods", "22", "--settle", "3"
             ),
             "formation_10000": simulate(
-                "formation", "--nodes", "2000" if quick else "10000", "--periods", "3"
+                "formation",
+                "--nodes",
+                "2000" if quick else "10000",
+                "--periods",
+                "3",
+                "--bootstrap",
+                "10",
             ),
         },
     }

@@ -104,6 +104,12 @@ def add_simulate_command(commands: Any, run: Any = None) -> None:
             default="elastic",
             help="admission policy (default elastic; octez: Octez's exact rule)",
         )
+        parser.add_argument(
+            "--bootstrap",
+            type=_positive_int,
+            default=1,
+            help="the first K nodes are every joining node's --peer list (default 1)",
+        )
         parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         parser.add_argument(
             "--json", action="store_true", help="print the report as JSON instead of a table"
@@ -131,6 +137,7 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
     config = SimulationConfig(
         nodes=args.nodes,
         seed=args.seed,
+        bootstrap=min(args.bootstrap, args.nodes),
         limits=simulation_limits(args.connections, period=args.period, admission=args.admission),
     )
     options = {

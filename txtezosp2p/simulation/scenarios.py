@@ -46,6 +46,7 @@ def _parameters(config: SimulationConfig, **more: Any) -> dict[str, Any]:
             limits.max_connections,
         ],
         "period": limits.maintenance_idle_time,
+        "bootstrap": config.bootstrap,
         **more,
     }
 
