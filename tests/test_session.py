@@ -10,13 +10,16 @@ scenario finishes, the TCP harness lets the reactor run.
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint, connectProtocol
 from twisted.internet.interfaces import IListeningPort
+from twisted.internet.protocol import ClientFactory
 from twisted.internet.task import Clock
 from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase, TestCase
@@ -437,3 +440,55 @@ for _name in SCENARIOS:
     for _cls in (IOSimSessionTests, IOSimRegulatedSessionTests, TCPSessionTests):
         setattr(_cls, "test_" + _name[len("scenario_") :], _make_test(_name))
 del _name, _cls
+
+
+class _DialOnce(ClientFactory):
+    """Hands the connection a session built beforehand and keeps no reference to it."""
+
+    noisy = False
+
+    def __init__(self, session: Session) -> None:
+        self.session: Session | None = session
+
+    def buildProtocol(self, addr: Any) -> Session | None:
+        session, self.session = self.session, None
+        return session
+
+
+class NoCycleTests(TestCase):
+    """A finished session is freed by reference counting, without the garbage collector."""
+
+    timeout = 30
+
+    async def test_freed_without_gc(self) -> None:
+        from twisted.internet import reactor
+
+        the_reactor: Any = reactor
+        gc.collect()
+        gc.disable()
+        self.addCleanup(gc.enable)
+        server_config, client_config = session_config(IDENTITY_A), session_config(IDENTITY_B)
+        accepted: list[Session] = []
+        port: IListeningPort = the_reactor.listenTCP(
+            0, SessionFactory(server_config, the_reactor, accepted.append), interface="127.0.0.1"
+        )
+        self.addCleanup(port.stopListening)
+        client = Session(client_config, the_reactor, incoming=False)
+        the_reactor.connectTCP("127.0.0.1", port.getHost().port, _DialOnce(client))  # type: ignore[attr-defined]
+        await client.when_established()
+        server = accepted.pop()
+        await server.when_established()
+        # one message each way, so that the running parts have worked
+        await client.write_sync(b"ping")
+        self.assertEqual(await server.read(), b"ping")
+        await server.write_sync(b"pong")
+        self.assertEqual(await client.read(), b"pong")
+        server_closed = server.when_closed()
+        await client.close()
+        await server_closed
+        # let the server's connectionLost return (its closed Deferred fired from inside it)
+        await task.deferLater(the_reactor, 0, lambda: None)
+        parts = [client, server, client._outbox, server._outbox, client._machine, server._machine]
+        refs = [weakref.ref(part) for part in parts]
+        del parts, client, server, server_closed
+        self.assertEqual([ref() for ref in refs], [None] * len(refs))

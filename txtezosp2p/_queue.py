@@ -103,9 +103,12 @@ class BoundedQueue(Generic[T]):
             return succeed(self._popleft())
         if self._closed is not None:
             return fail(Failure(self._closed))
-        waiter: Deferred[T] = Deferred(self._poppers.remove)
+        waiter: Deferred[T] = Deferred(self._cancel_pop)
         self._poppers.append(waiter)
         return waiter
+
+    def _cancel_pop(self, waiter: Deferred[T]) -> None:
+        self._poppers.remove(waiter)
 
     def _admit_pushers(self) -> None:
         while self._pushers and self._admits(self._pushers[0][1]):

@@ -32,6 +32,10 @@ from .wire.errors import DecodingError, P2PError, ReceiveStalled
 from .wire.framing import InputBuffer, Record, RecordFramer, decode_record
 
 
+def _nothing(*_: object) -> None:
+    pass
+
+
 class Receiver:
     """Decrypts, frames and decodes the messages of a running session."""
 
@@ -93,8 +97,7 @@ class Receiver:
             if self.framer.error is not None:
                 error = self.framer.error
         if error is not None and not self._stopped:
-            self.stop()
-            self._failed(error)
+            self._fail(error)
             return
         if self._waiting_for_room:
             self._pause()
@@ -125,8 +128,9 @@ class Receiver:
                 return
 
     def _fail(self, error: P2PError) -> None:
+        failed = self._failed
         self.stop()
-        self._failed(error)
+        failed(error)
 
     def _wait_for_room(self) -> None:
         if not self._waiting_for_room:
@@ -152,8 +156,14 @@ class Receiver:
         self.receive()  # what arrived meanwhile
 
     def stop(self) -> None:
-        """Nothing more will be received: release the buffers."""
+        """
+        Nothing more will be received: release the buffers and the
+        session's callbacks (a stopped receiver calls nothing, and keeps
+        no reference cycle through its session alive).
+        """
         self._stopped = True
+        self._pause = self._resume = _nothing
+        self._failed = _nothing
         self._held = None
         self._records.clear()
         self._input.clear()

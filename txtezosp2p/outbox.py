@@ -22,7 +22,6 @@ starts sending once the session runs (:meth:`Outbox.start`):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail
@@ -65,17 +64,11 @@ class _WriteDemand:
 class Outbox:
     """The outgoing queue of one session and what moves it to the transport."""
 
-    def __init__(
-        self,
-        limits: Limits,
-        codec: IMessageCodec,
-        send: Callable[[bytes], None],
-        on_flushed: Callable[[], None],
-    ) -> None:
+    def __init__(self, limits: Limits, codec: IMessageCodec) -> None:
         self._codec = codec
         self._max_record = codec.max_size
-        self._send = send
-        self._on_flushed = on_flushed
+        #: Bytes handed to the transport.
+        self.sent = 0
         self._chunk_size = limits.chunk_plaintext_size
         self._batch = min(WRITE_BATCH, limits.write_queue_size or WRITE_BATCH)
         self._queue: BoundedQueue[_Outgoing] = BoundedQueue(limits.outgoing_message_queue_size)
@@ -157,6 +150,13 @@ class Outbox:
             self._demand = False
             transport.unregisterProducer()
 
+    def _finish(self) -> None:
+        """Everything is sent after a waiting close: close the transport."""
+        transport = self._transport
+        if transport is not None:
+            self.stop()
+            transport.loseConnection()
+
     def _drained(self) -> None:
         done, self._in_flight = self._in_flight, []
         self._demand = True
@@ -187,9 +187,10 @@ class Outbox:
                 # every queued record of the batch, sealed into one buffer in one call
                 frames = self._cipher.seal_batch(bodies, bytes(flags), self._chunk_size)
                 self._demand = False
-                self._send(frames)
+                self.sent += len(frames)
+                self._transport.write(frames)
             elif self._close_when_flushed:
-                self._on_flushed()
+                self._finish()
         finally:
             self._flushing = False
         self._update_producer()
@@ -199,8 +200,9 @@ class Outbox:
     def close(self, error: P2PError, wait: bool) -> bool:
         """
         Accept no more messages.  With ``wait`` what is queued is still sent
-        and ``on_flushed`` is called once it is; otherwise it is dropped.
-        Returns whether nothing is left to send.
+        and the transport closed once it is; otherwise it is dropped.
+        Returns whether nothing is left to send (the caller closes the
+        transport then).
         """
         self._closed_reason = str(error)
         if not wait:

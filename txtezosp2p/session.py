@@ -36,6 +36,7 @@ Octez sources: ``src/lib_p2p/p2p_socket.ml``, ``p2p_connect_handler.ml``
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable
 from typing import Any, cast
 from typing import Protocol as TypingProtocol
@@ -244,7 +245,7 @@ class Session(Protocol):
         self.remote_connection_message: ConnectionMessage | None = None
         self.close_reason: str | None = None
         # statistics (rates come from the IO scheduler)
-        self.total_sent = 0
+        self._sent = 0  # by the session itself: the handshake (the outbox counts the rest)
         self.total_recv = 0
         self._deadline = deadline
         self._timer: IDelayedCall | None = None
@@ -255,13 +256,19 @@ class Session(Protocol):
         self._incoming: BoundedQueue[object] = BoundedQueue(
             config.limits.incoming_message_queue_size
         )
-        self._outbox = Outbox(config.limits, config.codec, self._send, self._finish_close)
+        self._outbox = Outbox(config.limits, config.codec)
         self._authenticated: Observer[ConnectionInfo] = Observer()
-        self._established: Observer[Session] = Observer()
+        self._established: Observer[None] = Observer()
         self._closed: Observer[str] = Observer()
         if Session._lifecycle_factory is None:
             Session._lifecycle_factory = build_lifecycle()
-        self._machine = Session._lifecycle_factory(self)
+        # The machine reaches its session through a weak proxy and none of
+        # the session's parts keeps a reference back to it, so a finished
+        # session is freed by reference counting: no reference cycle is
+        # left for the garbage collector, whose passes over the dead
+        # sessions of a node accepting thousands of handshakes cost more
+        # than the handshakes' own Python.
+        self._machine = Session._lifecycle_factory(weakref.proxy(self))
 
     # -- observers -----------------------------------------------------------
 
@@ -269,7 +276,9 @@ class Session(Protocol):
         return self._authenticated.when()
 
     def when_established(self) -> Deferred[Session]:
-        return self._established.when()
+        # the observer remembers that the session is established, not the
+        # session itself (which would hold itself through it)
+        return self._established.when().addCallback(lambda _: self)
 
     def when_closed(self) -> Deferred[str]:
         return self._closed.when()
@@ -578,7 +587,7 @@ class Session(Protocol):
                 incoming=self.incoming,
             )
         self._outbox.start(self._cipher, self.transport)
-        self._established.fire(self)
+        self._established.fire(None)
         if len(self._input):
             self._machine.received()
         self._resume_reading()
@@ -635,7 +644,7 @@ class Session(Protocol):
             self._tx.resumeProducing()
 
     def _send(self, data: bytes) -> None:
-        self.total_sent += len(data)
+        self._sent += len(data)
         self.transport.write(data)  # type: ignore[union-attr]
 
     # -- writing API ---------------------------------------------------------
@@ -708,6 +717,11 @@ class Session(Protocol):
         if regulated is not None:
             return regulated()  # type: ignore[no-any-return]
         return Stat(self.total_sent, self.total_recv, 0, 0)
+
+    @property
+    def total_sent(self) -> int:
+        """Bytes written to the transport (handshake and messages)."""
+        return self._sent + self._outbox.sent
 
     # -- closing -------------------------------------------------------------
 
