@@ -538,6 +538,29 @@ class SplitStreamTests(SynchronousTestCase):
             received.append(message)
         self.assertEqual(received, messages)
 
+    def test_handshake_and_messages_in_one_read_or_bytewise(self) -> None:
+        """
+        The peer's whole handshake and its first messages, in one read or one
+        byte per read: each state's step reads what it waits for and leaves
+        the rest to the next one.
+        """
+        for size in (None, 1):
+            session, transport, _ = make_session(session_config(IDENTITY_A), incoming=False)
+            peer = RawPeer(IDENTITY_B, incoming=True)
+            peer.keys_from(take(transport))
+            stream = (
+                peer.frame
+                + peer.seal(b"\x00\x00")
+                + peer.seal(encode_ack(Ack()))
+                + peer.seal(b"\x00\x00\x00\x02hi" + b"\x00\x00\x00\x01!")
+            )
+            cut = size or len(stream)
+            for position in range(0, len(stream), cut):
+                session.dataReceived(stream[position : position + cut])
+            self.successResultOf(session.when_established())
+            self.assertEqual([session.read_now(), session.read_now()], [b"hi", b"!"])
+            self.assertIsNone(session.read_now())
+
 
 _ = succeed
 

@@ -3,18 +3,21 @@
 The lifecycle of a session as an Automat typed state machine.
 
 States: ``Idle → Greeting → Authenticating → Deciding → Acking → Running →
-Closing → Closed``.  Inputs come from the bytes (``received``, then what the
-reading states find: ``connection_message``, ``authenticated``,
-``acknowledged``, ``failed``), from the gate (``accepted``, ``rejected``,
-``refused``), from the transport (``lost``) and from the application
-(``close``).  Every state that reads says what it does with ``received``;
-the states that wait for something else keep the bytes, bounded (see
-:mod:`txtezosp2p.session`).  Illegal transitions raise; events arriving after
-the end are ignored on purpose.
+Closing → Closed``.  Inputs come from what the reading states find in the
+bytes (``connection_message``, ``authenticated``, ``acknowledged``,
+``failed``), from the gate (``accepted``, ``rejected``, ``refused``), from
+the transport (``lost``) and from the application (``close``).  Illegal
+transitions raise; events arriving after the end are ignored on purpose.
 
-States carry the data they need: ``Greeting`` our connection message (for
-the nonces), ``Authenticating`` the metadata we sent, ``Running`` the
-:class:`~txtezosp2p.inbox.Receiver` that decrypts, frames and decodes.  The
+Bytes are not an input: each state from ``Greeting`` to ``Running`` has a
+:class:`Step` as its data, which the session hands every read (entering the
+state gives the session its step).  A step reads what it waits for and
+feeds the result to the machine, so a read costs no transition and a
+handshake step one.  ``Greeting`` keeps our connection message (for the
+nonces), ``Authenticating`` the metadata we sent, ``Deciding`` holds the
+bytes, bounded, while the gate decides, and ``Running``'s step is the
+:class:`~txtezosp2p.inbox.Receiver` that decrypts, frames and decodes.
+Once closed a session reads nothing (see :mod:`txtezosp2p.session`).  The
 outputs call the session through :class:`SessionCore`, so this module does
 not depend on the session's class.
 """
@@ -22,7 +25,7 @@ not depend on the session's class.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from typing import Protocol as TypingProtocol
 
 import attrs
@@ -36,15 +39,14 @@ from .wire.crypto import ChunkCipher
 from .wire.encoding import ConnectionMessage
 from .wire.errors import ConnectionClosed, P2PError
 
+S = TypeVar("S", bound="Step")
+
 
 class Lifecycle(TypingProtocol):
     """Inputs of the session lifecycle (Automat typed machine)."""
 
     def start(self) -> None:
         "The transport is connected: send our connection message."
-
-    def received(self) -> None:
-        "Bytes are waiting in the input buffer."
 
     def connection_message(self, message: ConnectionMessage, cipher: ChunkCipher) -> None:
         "The remote connection message arrived and passed the proof-of-work check."
@@ -74,28 +76,75 @@ class Lifecycle(TypingProtocol):
         "Close requested locally."
 
 
+class Step(TypingProtocol):
+    """The data of a reading state: what it does with the bytes received."""
+
+    def receive(self) -> None:
+        "Read what the state waits for from the session's input buffer, if it is there."
+
+
 @attrs.define
 class _Greeting:
-    """Data of the Greeting state: our framed connection message (for the nonces)."""
+    """Greeting: reads the remote connection message; ours is kept for the nonces."""
 
+    session: SessionCore
     sent: bytes
+
+    def receive(self) -> None:
+        self.session._read_connection_message(self.sent)
 
 
 @attrs.define
 class _Authenticating:
-    """Data of the Authenticating state: the metadata we sent."""
+    """Authenticating: reads the remote metadata; ours is kept for the connection's info."""
 
+    session: SessionCore
     local_metadata: Any
+
+    def receive(self) -> None:
+        self.session._read_metadata(self.local_metadata)
+
+
+@attrs.define
+class _Deciding:
+    """Deciding: the gate has not answered; bytes wait, bounded."""
+
+    session: SessionCore
+
+    def receive(self) -> None:
+        self.session._bound_handshake_input(reading=False)
+
+
+@attrs.define
+class _Acking:
+    """Acking: reads the remote Ack or Nack."""
+
+    session: SessionCore
+
+    def receive(self) -> None:
+        self.session._read_ack()
+
+
+@attrs.define
+class _Idle:
+    """Idle: bytes received before the handshake starts are kept for it."""
+
+    def receive(self) -> None:
+        pass
+
+
+#: The step of a session that has not started.
+IDLE: Step = _Idle()
 
 
 class SessionCore(TypingProtocol):
     """What the machine's outputs call on the session."""
 
+    def _reading(self, step: S) -> S: ...
     def _send_connection_message(self) -> bytes: ...
     def _read_connection_message(self, sent: bytes) -> None: ...
     def _start_encryption(self, message: ConnectionMessage, cipher: ChunkCipher) -> Any: ...
     def _read_metadata(self, local_metadata: Any) -> None: ...
-    def _read_on(self) -> None: ...
     def _bound_handshake_input(self, *, reading: bool) -> None: ...
     def _ask_gate(self, info: ConnectionInfo) -> None: ...
     def _send_ack(self, decision: Accept) -> None: ...
@@ -109,49 +158,39 @@ class SessionCore(TypingProtocol):
     def _fail_running(self, error: P2PError) -> None: ...
     def _running_lost(self, reason: Failure) -> None: ...
     def _begin_close(self, reason: str, wait: bool) -> None: ...
-    def _drop_input(self) -> None: ...
     def _transport_gone(self, reason: Failure) -> None: ...
 
 
 def build_lifecycle() -> Callable[[SessionCore], Lifecycle]:
     builder = TypeMachineBuilder(Lifecycle, SessionCore)  # type: ignore[type-abstract]
+    # Entering a reading state hands its step to the session (_reading).
     idle = builder.state("Idle")
     greeting = builder.state(
-        "Greeting", lambda machine, session: _Greeting(session._send_connection_message())
+        "Greeting",
+        lambda machine, session: session._reading(
+            _Greeting(session, session._send_connection_message())
+        ),
     )
     authenticating = builder.state(
         "Authenticating",
-        lambda machine, session, message, cipher: _Authenticating(
-            session._start_encryption(message, cipher)
+        lambda machine, session, message, cipher: session._reading(
+            _Authenticating(session, session._start_encryption(message, cipher))
         ),
     )
-    deciding = builder.state("Deciding")
-    acking = builder.state("Acking")
-    running = builder.state("Running", lambda machine, session: session._receiver())
+    deciding = builder.state(
+        "Deciding", lambda machine, session, info: session._reading(_Deciding(session))
+    )
+    acking = builder.state(
+        "Acking", lambda machine, session, decision: session._reading(_Acking(session))
+    )
+    running = builder.state(
+        "Running", lambda machine, session: session._reading(session._receiver())
+    )
     closing = builder.state("Closing")
     closed = builder.state("Closed")
 
     idle.upon(Lifecycle.start).to(greeting).returns(None)
-
-    @greeting.upon(Lifecycle.received).loop()
-    def _greeting_read(machine: Lifecycle, session: SessionCore, data: _Greeting) -> None:
-        session._read_connection_message(data.sent)
-
-    @greeting.upon(Lifecycle.connection_message).to(authenticating)
-    def _greeted(
-        machine: Lifecycle,
-        session: SessionCore,
-        data: _Greeting,
-        message: ConnectionMessage,
-        cipher: ChunkCipher,
-    ) -> None:
-        session._read_on()
-
-    @authenticating.upon(Lifecycle.received).loop()
-    def _authenticating_read(
-        machine: Lifecycle, session: SessionCore, data: _Authenticating
-    ) -> None:
-        session._read_metadata(data.local_metadata)
+    greeting.upon(Lifecycle.connection_message).to(authenticating).returns(None)
 
     @authenticating.upon(Lifecycle.authenticated).to(deciding)
     def _authenticated(
@@ -159,91 +198,64 @@ def build_lifecycle() -> Callable[[SessionCore], Lifecycle]:
     ) -> None:
         session._ask_gate(info)
 
-    @deciding.upon(Lifecycle.received).loop()
-    def _deciding_read(machine: Lifecycle, session: SessionCore) -> None:
-        session._bound_handshake_input(reading=False)
-
     @deciding.upon(Lifecycle.accepted).to(acking)
-    def _accepted(machine: Lifecycle, session: SessionCore, decision: Accept) -> None:
+    def _accepted(
+        machine: Lifecycle, session: SessionCore, data: _Deciding, decision: Accept
+    ) -> None:
         session._send_ack(decision)
-        session._read_on()
 
     @deciding.upon(Lifecycle.rejected).to(closed)
-    def _rejected(machine: Lifecycle, session: SessionCore, decision: Reject) -> None:
+    def _rejected(
+        machine: Lifecycle, session: SessionCore, data: _Deciding, decision: Reject
+    ) -> None:
         session._send_nack(decision)
         session._abort_handshake(decision.error)
 
     @deciding.upon(Lifecycle.refused).to(closed)
-    def _refused(machine: Lifecycle, session: SessionCore, decision: Refuse) -> None:
+    def _refused(
+        machine: Lifecycle, session: SessionCore, data: _Deciding, decision: Refuse
+    ) -> None:
         session._log_refusal(decision)
         session._abort_handshake(decision.error)
 
-    @acking.upon(Lifecycle.received).loop()
-    def _acking_read(machine: Lifecycle, session: SessionCore) -> None:
-        session._read_ack()
-
     @acking.upon(Lifecycle.acknowledged).to(running)
-    def _acknowledged(machine: Lifecycle, session: SessionCore) -> None:
+    def _acknowledged(machine: Lifecycle, session: SessionCore, data: _Acking) -> None:
         session._start_running()
 
-    for state in (idle, deciding, acking):
+    # the ends of a handshake, from any of its states (their steps are not needed to end)
+    @idle.upon(Lifecycle.failed).to(closed)
+    def _handshake_failed(machine: Lifecycle, session: SessionCore, error: P2PError) -> None:
+        session._abort_handshake(error)
 
-        @state.upon(Lifecycle.failed).to(closed)
-        def _handshake_failed(machine: Lifecycle, session: SessionCore, error: P2PError) -> None:
+    @idle.upon(Lifecycle.lost).to(closed)
+    def _handshake_lost(machine: Lifecycle, session: SessionCore, reason: Failure) -> None:
+        session._handshake_lost(reason)
+
+    @idle.upon(Lifecycle.close).to(closed)
+    def _handshake_closed(
+        machine: Lifecycle, session: SessionCore, reason: str, wait: bool
+    ) -> None:
+        session._abort_handshake(ConnectionClosed(reason or "closed locally"))
+
+    for step in (greeting, authenticating, deciding, acking):
+
+        @step.upon(Lifecycle.failed).to(closed)
+        def _step_failed(
+            machine: Lifecycle, session: SessionCore, data: object, error: P2PError
+        ) -> None:
             session._abort_handshake(error)
 
-        @state.upon(Lifecycle.lost).to(closed)
-        def _handshake_lost(machine: Lifecycle, session: SessionCore, reason: Failure) -> None:
+        @step.upon(Lifecycle.lost).to(closed)
+        def _step_lost(
+            machine: Lifecycle, session: SessionCore, data: object, reason: Failure
+        ) -> None:
             session._handshake_lost(reason)
 
-        @state.upon(Lifecycle.close).to(closed)
-        def _handshake_closed(
-            machine: Lifecycle, session: SessionCore, reason: str, wait: bool
+        @step.upon(Lifecycle.close).to(closed)
+        def _step_closed(
+            machine: Lifecycle, session: SessionCore, data: object, reason: str, wait: bool
         ) -> None:
             session._abort_handshake(ConnectionClosed(reason or "closed locally"))
-
-    # the same ends from the two states that hold data (not needed to end)
-    @greeting.upon(Lifecycle.failed).to(closed)
-    def _greeting_failed(
-        machine: Lifecycle, session: SessionCore, data: _Greeting, error: P2PError
-    ) -> None:
-        session._abort_handshake(error)
-
-    @authenticating.upon(Lifecycle.failed).to(closed)
-    def _authenticating_failed(
-        machine: Lifecycle, session: SessionCore, data: _Authenticating, error: P2PError
-    ) -> None:
-        session._abort_handshake(error)
-
-    @greeting.upon(Lifecycle.lost).to(closed)
-    def _greeting_lost(
-        machine: Lifecycle, session: SessionCore, data: _Greeting, reason: Failure
-    ) -> None:
-        session._handshake_lost(reason)
-
-    @authenticating.upon(Lifecycle.lost).to(closed)
-    def _authenticating_lost(
-        machine: Lifecycle, session: SessionCore, data: _Authenticating, reason: Failure
-    ) -> None:
-        session._handshake_lost(reason)
-
-    @greeting.upon(Lifecycle.close).to(closed)
-    def _greeting_closed(
-        machine: Lifecycle, session: SessionCore, data: _Greeting, reason: str, wait: bool
-    ) -> None:
-        session._abort_handshake(ConnectionClosed(reason or "closed locally"))
-
-    @authenticating.upon(Lifecycle.close).to(closed)
-    def _authenticating_closed(
-        machine: Lifecycle, session: SessionCore, data: _Authenticating, reason: str, wait: bool
-    ) -> None:
-        session._abort_handshake(ConnectionClosed(reason or "closed locally"))
-
-    idle.upon(Lifecycle.received).loop().returns(None)  # before connectionMade: kept
-
-    @running.upon(Lifecycle.received).loop()
-    def _running_read(machine: Lifecycle, session: SessionCore, receiver: Receiver) -> None:
-        receiver.receive()
 
     @running.upon(Lifecycle.failed).to(closed)
     def _running_failed(
@@ -276,15 +288,8 @@ def build_lifecycle() -> Callable[[SessionCore], Lifecycle]:
 
     closing.upon(Lifecycle.close).loop().returns(None)
 
-    # Bytes after a local close are dropped unread; late events after the
-    # end are ignored: a gate answering after a timeout, a second close, the
-    # transport reporting its loss.
-    for state in (closing, closed):
-
-        @state.upon(Lifecycle.received).loop()
-        def _dropped(machine: Lifecycle, session: SessionCore) -> None:
-            session._drop_input()
-
+    # Late events after the end are ignored: a gate answering after a
+    # timeout, a second close, the transport reporting its loss.
     closed.upon(Lifecycle.accepted).loop().returns(None)
     closed.upon(Lifecycle.rejected).loop().returns(None)
     closed.upon(Lifecycle.refused).loop().returns(None)

@@ -16,8 +16,8 @@ messages cut into encrypted chunks (wire.md §4, §8):
    peers; once both Acks are exchanged the session is running.
 
 The protocol is glue between parts tested on their own: the lifecycle is an
-Automat typed state machine whose states read the bytes they wait for (the
-``Running`` state's data is the :class:`~txtezosp2p.inbox.Receiver`), the
+Automat typed state machine whose states hold the step that reads the bytes
+they wait for (the ``Running`` state's is the :class:`~txtezosp2p.inbox.Receiver`), the
 framing is :mod:`txtezosp2p.wire.framing`, the sending side an
 :class:`~txtezosp2p.outbox.Outbox`, the decisions and connection records
 live in :mod:`txtezosp2p.gate`.  Every length read from the network is
@@ -38,7 +38,7 @@ from __future__ import annotations
 import os
 import weakref
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from typing import Protocol as TypingProtocol
 
 import attrs
@@ -56,7 +56,7 @@ from .gate import Accept, ConnectionInfo, Decision, Refuse, Reject, VersionGate
 from .identity import Identity
 from .inbox import Receiver
 from .interfaces import IAuthenticationGate, IMessageCodec, ISession
-from .lifecycle import Lifecycle, SessionCore, build_lifecycle
+from .lifecycle import IDLE, Lifecycle, SessionCore, Step, build_lifecycle
 from .limits import Limits
 from .outbox import WRITE_BATCH, Outbox
 from .wire.crypto import (
@@ -89,6 +89,8 @@ from .wire.framing import InputBuffer, take_connection_message
 from .wire.ids import ConnectionId, PeerId, Point, to_ipv6
 from .wire.stats import Stat
 from .wire.versions import GHOSTNET, MAINNET, SANDBOX, SHADOWNET, Versions
+
+S = TypeVar("S", bound=Step)
 
 _log = ev.logger("p2p.socket")
 _handler_log = ev.logger("p2p.connect_handler")
@@ -252,6 +254,8 @@ class Session(Protocol):
         self._cipher: ChunkCipher | None = None
         self._nack_sent = False
         self._input = InputBuffer()
+        #: The step of the lifecycle's current state: it reads what is received.
+        self._step: Step = IDLE
         self._paused = False
         self._incoming: BoundedQueue[object] = BoundedQueue(
             config.limits.incoming_message_queue_size
@@ -324,7 +328,7 @@ class Session(Protocol):
             # arrives while the output drains; drop it unbuffered
             return
         self._input.append(data)
-        self._machine.received()
+        self._read()
 
     def connectionLost(self, reason: Failure = Failure(ConnectionClosed())) -> None:  # noqa: B008
         self._machine.lost(reason)
@@ -353,12 +357,22 @@ class Session(Protocol):
         self._send(sent)
         return sent
 
-    def _read_on(self) -> None:
-        """A new step waits for bytes: hand it those already received."""
-        if len(self._input):
-            self._machine.received()
-        else:
-            self._bound_handshake_input(reading=True)
+    def _reading(self, step: S) -> S:
+        """The lifecycle entered a state that reads with ``step``."""
+        self._step = step
+        return step
+
+    def _read(self) -> None:
+        """
+        Hand the received bytes to the current state's step.  A step that
+        finds what it waits for moves the machine on, and the next state's
+        step reads what is left (a peer's connection message and metadata
+        often arrive in one read).
+        """
+        step = None
+        while self._step is not step and not self._incoming.closed:
+            step = self._step
+            step.receive()
 
     def _bound_handshake_input(self, *, reading: bool) -> None:
         if len(self._input) > HANDSHAKE_BUFFER_LIMIT:
@@ -456,9 +470,13 @@ class Session(Protocol):
             self._gate_failed(Failure())
             return
         if isinstance(decision, Deferred):
-            decision.addCallbacks(self._gate_answered, self._gate_failed)
+            decision.addCallbacks(self._gate_answered_later, self._gate_failed)
         else:  # most gates answer at once: no Deferred to pay for
             self._gate_answered(decision)
+
+    def _gate_answered_later(self, decision: object) -> None:
+        self._gate_answered(decision)
+        self._read()  # what arrived while the gate decided
 
     def _gate_answered(self, decision: object) -> None:
         if isinstance(decision, Accept):
@@ -556,9 +574,6 @@ class Session(Protocol):
             return
         self._machine.acknowledged()
 
-    def _drop_input(self) -> None:
-        self._input.clear()
-
     def _receiver(self) -> Receiver:
         """The data of the Running state."""
         assert self._cipher is not None
@@ -588,8 +603,6 @@ class Session(Protocol):
             )
         self._outbox.start(self._cipher, self.transport)
         self._established.fire(None)
-        if len(self._input):
-            self._machine.received()
         self._resume_reading()
 
     def _abort_handshake(self, error: P2PError) -> None:
