@@ -138,6 +138,8 @@ class BoundedQueue(Generic[T]):
         if self._closed is not None:
             return
         self._closed = reason if reason is not None else QueueClosed()
+        if not (self._pushers or self._poppers):
+            return
         pushers, self._pushers = self._pushers, deque()
         poppers, self._poppers = self._poppers, deque()
         for _, _, waiter in pushers:

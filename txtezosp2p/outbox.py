@@ -219,12 +219,15 @@ class Outbox:
         """Close and fail every queued or in-flight write with ``error``."""
         self._closed_reason = str(error)
         self._queue.close(error)
-        for _, _, sent in self._queue.drain():
-            if sent is not None:
-                sent.errback(Failure(error))
+        if self._queue:
+            for _, _, sent in self._queue.drain():
+                if sent is not None:
+                    sent.errback(Failure(error))
         self.fail_in_flight(error)
 
     def fail_in_flight(self, error: P2PError) -> None:
+        if not self._in_flight:
+            return
         in_flight, self._in_flight = self._in_flight, []
         for waiter in in_flight:
             waiter.errback(Failure(error))
