@@ -21,7 +21,7 @@ from twisted.internet import defer, task
 from txtezosp2p import __version__, _backend
 
 from . import crypto, network, report
-from .stats import ratios, repeat, spread
+from .stats import Spread, ratios, spread
 
 SECTIONS = ("chunks", "pow", "handshakes", "stream", "receive", "scheduler")
 
@@ -64,16 +64,42 @@ async def run(reactor: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def handshakes_section(reactor: Any, rounds: int, per_round: int) -> dict[str, Any]:
-    """``rounds`` runs of ``per_round`` handshakes, 64 at a time."""
-    runs = await repeat(rounds, lambda: network.handshakes(reactor, per_round, 64))
-    accepting = [r["accepting_cpu_us"] for r in runs if r["accepting_cpu_us"] is not None]
+    """
+    ``rounds`` runs of ``per_round`` handshakes, 64 at a time, each followed
+    by its baseline: as many plain Twisted connections carrying the same
+    bytes in the same three steps.  The CPU time a session adds to each end
+    is the difference, round by round.
+    """
+    runs: list[dict[str, Any]] = []
+    bare: list[dict[str, Any]] = []
+    for _ in range(rounds):
+        runs.append(await network.handshakes(reactor, per_round, 64))
+        bare.append(await network.bare_exchanges(reactor, per_round, 64))
+
+    def cpu(end: str, results: list[dict[str, Any]]) -> Spread | None:
+        samples = [r[end] for r in results if r[end] is not None]
+        return spread(samples) if samples else None
+
+    def added(end: str) -> Spread | None:
+        pairs = [(r[end], b[end]) for r, b in zip(runs, bare, strict=True)]
+        samples = [r - b for r, b in pairs if r is not None and b is not None]
+        return spread(samples) if samples else None
+
     return {
         "handshakes_per_round": per_round,
         "concurrency": 64,
         "failed": sum(r["failed"] for r in runs),
         "per_second": spread([r["per_second"] for r in runs]),
-        "dialling_cpu_us": spread([r["dialling_cpu_us"] for r in runs]),
-        "accepting_cpu_us": spread(accepting) if accepting else None,
+        "dialling_cpu_us": cpu("dialling_cpu_us", runs),
+        "accepting_cpu_us": cpu("accepting_cpu_us", runs),
+        "bare_exchange": {
+            "failed": sum(b["failed"] for b in bare),
+            "per_second": spread([b["per_second"] for b in bare]),
+            "dialling_cpu_us": cpu("dialling_cpu_us", bare),
+            "accepting_cpu_us": cpu("accepting_cpu_us", bare),
+        },
+        "session_dialling_cpu_us": added("dialling_cpu_us"),
+        "session_accepting_cpu_us": added("accepting_cpu_us"),
     }
 
 

@@ -28,6 +28,7 @@ from txtezosp2p.limits import Limits
 from txtezosp2p.session import Session
 from txtezosp2p.testing import IDENTITY_A, session_config
 
+from .peer import Exchange, handshake_step_sizes
 from .stats import spread
 
 
@@ -168,6 +169,59 @@ async def handshakes(reactor: Any, total: int, concurrency: int) -> dict[str, An
         "handshakes": done,
         "failed": failed,
         "concurrency": concurrency,
+        "per_second": round(done / elapsed, 1),
+        "dialling_cpu_us": round(own_cpu / total * 1e6, 1),
+        "accepting_cpu_us": None
+        if peer_start is None or peer_end is None
+        else round((peer_end - peer_start) / total * 1e6, 1),
+    }
+
+
+async def bare_exchanges(reactor: Any, total: int, concurrency: int) -> dict[str, Any]:
+    """
+    The baseline of :func:`handshakes`: ``total`` plain Twisted connections,
+    ``concurrency`` at a time, each carrying a handshake's bytes in its
+    three steps (:class:`bench.peer.Exchange`) and nothing else; per second,
+    and the CPU time each end spends per connection.
+    """
+    peer = Peer("exchange")
+    sizes = handshake_step_sizes(_config())
+    finished: Deferred[None] = Deferred()
+    started = done = failed = 0
+
+    def start() -> None:
+        nonlocal started
+        if started == total:
+            if done + failed == total and not finished.called:
+                finished.callback(None)
+            return
+        started += 1
+        reactor.connectTCP("127.0.0.1", peer.port, factory)
+
+    def ended(complete: bool) -> None:
+        nonlocal done, failed
+        if complete:
+            done += 1
+        else:
+            failed += 1
+        start()
+
+    factory = ClientFactory.forProtocol(lambda: Exchange(sizes, dialler=True, finished=ended))
+    factory.noisy = False
+    try:
+        own_start, peer_start = _cpu(), _process_cpu(peer.process.pid)
+        begin = time.perf_counter()
+        for _ in range(concurrency):
+            start()
+        await finished
+        elapsed = time.perf_counter() - begin
+        own_cpu = _cpu() - own_start
+        peer_end = _process_cpu(peer.process.pid)
+    finally:
+        peer.stop()
+    return {
+        "exchanges": done,
+        "failed": failed,
         "per_second": round(done / elapsed, 1),
         "dialling_cpu_us": round(own_cpu / total * 1e6, 1),
         "accepting_cpu_us": None

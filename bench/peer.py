@@ -5,6 +5,8 @@ The remote end of the network benchmarks, run in its own process:
 It listens on 127.0.0.1, prints its port on standard output, then serves:
 
 * ``handshake``: accepts sessions (the benchmark closes them);
+* ``exchange``: the traffic of a handshake without the handshake, on plain
+  Twisted connections (:class:`Exchange`), the baseline of ``handshake``;
 * ``stream``: on each session, writes ``--count`` messages of ``--size``
   bytes as fast as back-pressure allows (``--count 0``: until the session
   closes), then closes once they are sent; with ``--on-request`` it waits
@@ -31,8 +33,10 @@ from zope.interface import implementer
 
 from txtezosp2p.io_scheduler import IOScheduler
 from txtezosp2p.limits import Limits
-from txtezosp2p.session import Session, SessionFactory
+from txtezosp2p.session import Session, SessionConfig, SessionFactory
 from txtezosp2p.testing import IDENTITY_B, session_config
+from txtezosp2p.wire.crypto import KEY_SIZE, NONCE_SIZE, ChunkCipher
+from txtezosp2p.wire.encoding import Ack, encode_ack
 
 reactor: Any = _reactor
 
@@ -93,6 +97,59 @@ class RawSender(Protocol):
         self.remaining = 0
 
 
+def handshake_step_sizes(config: SessionConfig) -> tuple[int, int, int]:
+    """The bytes each end of a handshake writes: connection message, metadata chunk, Ack chunk."""
+    cipher = ChunkCipher(bytes(KEY_SIZE), bytes(NONCE_SIZE), bytes(NONCE_SIZE))
+    metadata = config.metadata.encode(config.metadata.value())
+    return (
+        len(config.greeting(bytes(NONCE_SIZE))),
+        len(cipher.seal(metadata)),
+        len(cipher.seal(encode_ack(Ack()))),
+    )
+
+
+class Exchange(Protocol):
+    """
+    What a handshake does on the wire, without the handshake: Nagle off,
+    each end writes the first step's bytes once connected and the next
+    step's once it has read the peer's previous one; the dialler closes
+    after the third.  ``finished`` is called when the connection is gone,
+    with whether all three steps were read.
+    """
+
+    def __init__(
+        self,
+        sizes: tuple[int, int, int],
+        dialler: bool,
+        finished: Any = None,
+    ) -> None:
+        self.sizes = sizes
+        self.dialler = dialler
+        self.finished = finished
+        self.received = 0
+        self.step = 0
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        self.transport.setTcpNoDelay(True)  # type: ignore[attr-defined]
+        self.transport.write(b"\x00" * self.sizes[0])
+
+    def dataReceived(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.received += len(data)
+        while self.step < 3 and self.received >= self.sizes[self.step]:
+            self.received -= self.sizes[self.step]
+            self.step += 1
+            if self.step < 3:
+                self.transport.write(b"\x00" * self.sizes[self.step])
+            elif self.dialler:
+                self.transport.loseConnection()
+
+    def connectionLost(self, reason: object = None) -> None:
+        if self.finished is not None:
+            self.finished(self.step == 3)
+
+
 class _Stdin(Protocol):
     def connectionLost(self, reason: object = None) -> None:
         sys.stdout.write(f"cpu {streaming_cpu:.6f}\n")
@@ -103,7 +160,7 @@ class _Stdin(Protocol):
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.peer")
-    parser.add_argument("mode", choices=("handshake", "stream", "raw"))
+    parser.add_argument("mode", choices=("handshake", "exchange", "stream", "raw"))
     parser.add_argument("--count", type=int, default=0)
     parser.add_argument("--size", type=int, default=65536)
     parser.add_argument("--regulated", action="store_true")
@@ -123,7 +180,11 @@ def main(argv: list[str]) -> None:
         scheduler = IOScheduler(reactor)
         scheduler.startService()
     factory: Factory
-    if args.mode == "raw":
+    if args.mode == "exchange":
+        sizes = handshake_step_sizes(config)
+        factory = Factory.forProtocol(lambda: Exchange(sizes, dialler=False))
+        factory.noisy = False
+    elif args.mode == "raw":
         # records of the same size as the stream mode's (4-byte length + payload)
         total = args.count * (args.size + 4)
         factory = Factory.forProtocol(lambda: RawSender(total, 256 * 1024))

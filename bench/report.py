@@ -156,6 +156,18 @@ def tables(results: dict[str, Any]) -> str:
         figure(shakes["per_second"], bold=True),
         "≥ 5000",
     )
+    bare_exchange = shakes.get("bare_exchange")
+    for end in ("dialling", "accepting"):
+        key = f"{end}_cpu_us"
+        if shakes.get(key) is None:
+            continue
+        row(f"handshake CPU, {end} end (µs)", figure(shakes[key]))
+        if bare_exchange is not None and bare_exchange.get(key) is not None:
+            row(
+                f"bare Twisted exchange of the same bytes, {end} end (µs)",
+                figure(bare_exchange[key]),
+            )
+            row(f"CPU a session adds, {end} end (µs)", figure(shakes[f"session_{key}"]))
     row("encrypted stream, 64 KiB messages (MB/s)", figure(stream["encrypted_MBps"]))
     if "encrypted_vs_libsodium_open" in stream:
         row(

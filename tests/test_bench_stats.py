@@ -162,6 +162,34 @@ class ReportTests(SynchronousTestCase):
         rows = [line for line in text.splitlines() if line.startswith("| ")]
         self.assertTrue(all(line.count("|") == 4 for line in rows), rows)
 
+    def test_handshake_baseline_rows(self) -> None:
+        """CPU per end of the handshakes, of their bare Twisted baseline, and the difference."""
+        run = full_run()
+        run["handshakes"].update(
+            {
+                "dialling_cpu_us": s(240.0, 230.0, 250.0),
+                "accepting_cpu_us": s(200.0, 190.0, 210.0),
+                "bare_exchange": {
+                    "failed": 0,
+                    "per_second": s(6900.0, 6800.0, 7000.0),
+                    "dialling_cpu_us": s(80.0, 79.0, 82.0),
+                    "accepting_cpu_us": s(60.0, 50.0, 70.0),
+                },
+                "session_dialling_cpu_us": s(160.0, 150.0, 170.0),
+                "session_accepting_cpu_us": s(140.0, 130.0, 150.0),
+            }
+        )
+        text = report.tables(run)
+        self.assertIn("| handshake CPU, dialling end (µs) | 240 (230\N{EN DASH}250) |", text)
+        self.assertIn(
+            "| bare Twisted exchange of the same bytes, accepting end (µs) "
+            "| 60 (50\N{EN DASH}70) |",
+            text,
+        )
+        self.assertIn("| CPU a session adds, accepting end (µs) | 140 (130\N{EN DASH}150) |", text)
+        rows = [line for line in text.splitlines() if line.startswith("| ")]
+        self.assertTrue(all(line.count("|") == 4 for line in rows), rows)
+
     def test_update(self) -> None:
         page = f"# Title\n\nbefore\n\n{report.BEGIN}\nold\n{report.END}\n\nafter\n"
         updated = report.update(page, full_run())
