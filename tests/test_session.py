@@ -19,7 +19,6 @@ from twisted.internet import defer, task
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint, connectProtocol
 from twisted.internet.interfaces import IListeningPort
-from twisted.internet.protocol import ClientFactory
 from twisted.internet.task import Clock
 from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase, TestCase
@@ -33,6 +32,7 @@ from txtezosp2p.session import (
     SessionConfig,
     SessionFactory,
     Versions,
+    connect_session,
 )
 from txtezosp2p.wire.encoding import (
     Bootstrap,
@@ -442,19 +442,6 @@ for _name in SCENARIOS:
 del _name, _cls
 
 
-class _DialOnce(ClientFactory):
-    """Hands the connection a session built beforehand and keeps no reference to it."""
-
-    noisy = False
-
-    def __init__(self, session: Session) -> None:
-        self.session: Session | None = session
-
-    def buildProtocol(self, addr: Any) -> Session | None:
-        session, self.session = self.session, None
-        return session
-
-
 class NoCycleTests(TestCase):
     """A finished session is freed by reference counting, without the garbage collector."""
 
@@ -473,9 +460,9 @@ class NoCycleTests(TestCase):
             0, SessionFactory(server_config, the_reactor, accepted.append), interface="127.0.0.1"
         )
         self.addCleanup(port.stopListening)
-        client = Session(client_config, the_reactor, incoming=False)
-        the_reactor.connectTCP("127.0.0.1", port.getHost().port, _DialOnce(client))  # type: ignore[attr-defined]
-        await client.when_established()
+        # dialled as a node dials: connect_session through a TCP endpoint
+        endpoint = TCP4ClientEndpoint(the_reactor, "127.0.0.1", port.getHost().port)  # type: ignore[attr-defined]
+        client = await connect_session(client_config, the_reactor, endpoint)
         server = accepted.pop()
         await server.when_established()
         # one message each way, so that the running parts have worked

@@ -882,15 +882,19 @@ class Dial(Factory):
     The factory of one outgoing connection: hands ``endpoint.connect`` the
     protocol built beforehand (Twisted's ``connectProtocol`` does the same
     with a class made per call, a cost a node dialling often need not pay).
+    It keeps no reference to the protocol once handed over: Twisted's TCP
+    connector and client hold each other (a cycle only the garbage
+    collector frees), and the session must not hang from it.
     """
 
     noisy = False
 
     def __init__(self, protocol: Protocol) -> None:
-        self._protocol = protocol
+        self._protocol: Protocol | None = protocol
 
-    def buildProtocol(self, addr: Any) -> Protocol:
-        return self._protocol
+    def buildProtocol(self, addr: Any) -> Protocol | None:
+        protocol, self._protocol = self._protocol, None
+        return protocol
 
 
 def connect_session(
