@@ -9,17 +9,20 @@ from twisted.application.service import Application
 from twisted.internet import reactor
 
 from txtezosp2p.limits import Limits
-from txtezosp2p.node import Node, NodeOptions
+from txtezosp2p.node import NETWORKS, Node, NodeConfig, P2PSettings
 
 application = Application("tezos-p2p example")
 node = Node(
     reactor,
-    NodeOptions(
+    NodeConfig(
         data_dir="tac-node",
-        listen=("tcp:19750:interface=127.0.0.1",),
-        expected_pow=0.0,
-        chain_name="SANDBOXED_TEZOS",
-        limits=Limits(min_connections=1, expected_connections=4, max_connections=8),
+        network=NETWORKS["sandbox"],
+        p2p=P2PSettings(
+            listen=("127.0.0.1:19750",),
+            proof_of_work_target=0.0,
+            limits=Limits(min_connections=1, expected_connections=4, max_connections=8),
+            peers_file="peers.json",
+        ),
     ),
 )
 node.setServiceParent(application)

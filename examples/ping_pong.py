@@ -24,7 +24,7 @@ from twisted.internet.task import LoopingCall, react
 
 from txtezosp2p.connection import P2PConnection
 from txtezosp2p.limits import Limits
-from txtezosp2p.node import Node, NodeOptions
+from txtezosp2p.node import NETWORKS, Node, NodeConfig, P2PSettings
 from txtezosp2p.p2p import P2P
 from txtezosp2p.wire.encoding import MessageEncoding
 
@@ -119,23 +119,26 @@ def make_node(
     clock: Any = None,
 ) -> Node:
     """A node of the sandbox network carrying the ping-pong messages."""
-    options = NodeOptions(
+    config = NodeConfig(
         data_dir=data_dir,
-        listen=(f"tcp:{port}:interface={interface}",),
+        network=NETWORKS["sandbox"],
         bootstrap_peers=peers,
-        expected_pow=0.0,
-        chain_name="SANDBOXED_TEZOS",
-        limits=Limits(
-            min_connections=1,
-            expected_connections=4,
-            max_connections=8,
-            maintenance_idle_time=10.0,
-        ),
         identity_workers=1,
+        p2p=P2PSettings(
+            listen=(f"tcp:{port}:interface={interface}",),
+            proof_of_work_target=0.0,
+            limits=Limits(
+                min_connections=1,
+                expected_connections=4,
+                max_connections=8,
+                maintenance_idle_time=10.0,
+            ),
+            peers_file="peers.json",
+        ),
     )
     return Node(
         reactor,
-        options,
+        config,
         message_encodings=ENCODINGS,
         on_connection=app.on_connection,
         clock=clock,

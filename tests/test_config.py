@@ -1,8 +1,9 @@
 # -*- test-case-name: tests.test_config -*-
 """
 Tests for L{txtezosp2p.node.config}: reading Octez node configuration files
-(behaviour.md 11.1, 11.2, 5, 9), Octez's validation, the C{--connections}
-derivation and the address text forms (wire.md 9.2).
+(behaviour.md 11.1, 11.2, 5, 9) into the one configuration tree, Octez's
+validation, the C{--connections} derivation and the address text forms
+(wire.md 9.2, L{txtezosp2p.wire.addresses}).
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from txtezosp2p.node.config import (
     LIMITS_KEYS,
     MAX_CONFIG_FILE_SIZE,
     NETWORKS,
+    NODE_P2P,
+    AddressError,
     ConfigError,
     Network,
     NodeConfig,
-    P2PSection,
+    P2PSettings,
     check,
     config_to_json,
     connection_problems,
@@ -110,15 +113,16 @@ node_configs = st.builds(
     data_dir=st.none() | st.text(max_size=20),
     network=st.sampled_from([*NETWORKS.values(), Network(None, "TEZOS_X", "S", ("a", "b"))]),
     disable_config_validation=st.booleans(),
+    bootstrap_peers=st.none()
+    | st.lists(st.sampled_from(["h", "1.2.3.4:5", "[::1]"]), max_size=3).map(tuple),
+    enable_testchain=st.booleans(),
     p2p=st.builds(
-        P2PSection,
-        listen_addr=st.none() | st.sampled_from(["[::]:9732", "127.0.0.1:19732"]),
-        advertised_net_port=st.none() | st.integers(0, 65535),
+        P2PSettings,
+        listen=st.sampled_from([(), ("[::]:9732",), ("127.0.0.1:19732",)]),
+        advertised_port=st.none() | st.integers(0, 65535),
         discovery_addr=st.none() | st.sampled_from(["", ":10733", "10.0.0.255"]),
-        bootstrap_peers=st.none()
-        | st.lists(st.sampled_from(["h", "1.2.3.4:5", "[::1]"]), max_size=3).map(tuple),
         private_mode=st.booleans(),
-        expected_pow=st.floats(0, 256),
+        proof_of_work_target=st.floats(0, 256),
         limits=file_limits,
         reconnection=st.builds(
             ReconnectionConfig,
@@ -129,7 +133,7 @@ node_configs = st.builds(
         ),
         disable_mempool=st.booleans(),
         disable_peer_discovery=st.booleans(),
-        enable_testchain=st.booleans(),
+        peers_file=st.just("peers.json"),
     ),
 )
 
@@ -152,16 +156,16 @@ class OctezFileTests(SynchronousTestCase):
         self.assertEqual(config.data_dir, "/var/lib/tezos/node")
         self.assertEqual(config.network, NETWORKS["mainnet"])
         p2p = config.p2p
-        self.assertEqual(p2p.expected_pow, 26.5)
-        self.assertEqual(p2p.listen_addr, "[::]:9732")
-        self.assertEqual(p2p.advertised_net_port, 19732)
+        self.assertEqual(p2p.proof_of_work_target, 26.5)
+        self.assertEqual(p2p.listen, ("[::]:9732",))
+        self.assertEqual(p2p.advertised_port, 19732)
         self.assertIsNone(p2p.discovery_addr)
         self.assertFalse(p2p.private_mode)
         self.assertTrue(p2p.disable_mempool)
-        self.assertFalse(p2p.enable_testchain)
+        self.assertFalse(config.enable_testchain)
         self.assertFalse(p2p.disable_peer_discovery)
         self.assertEqual(
-            p2p.bootstrap_peers,
+            config.bootstrap_peers,
             (
                 "boot.tzinit.org",
                 f"198.51.100.7:9733#{PEER_ID}",
@@ -169,9 +173,9 @@ class OctezFileTests(SynchronousTestCase):
                 "[2001:db8::8]",
             ),
         )
-        self.assertEqual(config.bootstrap_peers, p2p.bootstrap_peers)
+        self.assertEqual(config.effective_bootstrap_peers, config.bootstrap_peers)
         self.assertEqual(
-            [parse_peer_text(peer) for peer in config.bootstrap_peers],
+            [parse_peer_text(peer) for peer in config.effective_bootstrap_peers],
             [
                 ("boot.tzinit.org", 9732, None),
                 ("198.51.100.7", 9733, PeerId.from_b58check(PEER_ID)),
@@ -211,18 +215,21 @@ class OctezFileTests(SynchronousTestCase):
         self.assertEqual(config, NodeConfig())
         self.assertIsNone(config.data_dir)
         self.assertEqual(config.network.chain_name, MAINNET)
-        self.assertEqual(config.p2p, P2PSection())
-        self.assertEqual(config.p2p.listen_addr, DEFAULT_LISTEN_ADDR)
+        self.assertEqual(config.p2p, NODE_P2P)
+        self.assertEqual(config.p2p.listen, (DEFAULT_LISTEN_ADDR,))
+        self.assertEqual(config.p2p.peers_file, "peers.json")
         self.assertEqual(config.p2p.limits, Limits())
         self.assertEqual(config.p2p.reconnection, ReconnectionConfig())
-        self.assertEqual(config.bootstrap_peers, NETWORKS["mainnet"].default_bootstrap_peers)
+        self.assertEqual(
+            config.effective_bootstrap_peers, NETWORKS["mainnet"].default_bootstrap_peers
+        )
         self.assertEqual(validate(config), [])
 
     def test_unknown_top_level_sections(self) -> None:
         """Sections we do not know are kept, not refused."""
         config = parse_config({"profiling": {"level": 3}, "future-section": [1, 2]})
         self.assertEqual(config.raw["future-section"], [1, 2])
-        self.assertEqual(config.p2p, P2PSection())
+        self.assertEqual(config.p2p, NODE_P2P)
 
     def test_top_level_types(self) -> None:
         for document, path in [
@@ -278,8 +285,8 @@ class QuirkTests(SynchronousTestCase):
         The C{[::]:9732} default belongs to the whole section: a C{p2p}
         object without C{listen-addr} does not listen.
         """
-        self.assertEqual(parse_config({}).p2p.listen_addr, "[::]:9732")
-        self.assertIsNone(parse_config({"p2p": {}}).p2p.listen_addr)
+        self.assertEqual(parse_config({}).p2p.listen, ("[::]:9732",))
+        self.assertEqual(parse_config({"p2p": {}}).p2p.listen, ())
 
 
 class LimitsTests(SynchronousTestCase):
@@ -517,6 +524,38 @@ class LimitsTests(SynchronousTestCase):
         self.assertRaises(ConfigError, limits_to_json, Limits(backlog=256))
 
 
+class TreeTests(SynchronousTestCase):
+    """The one configuration tree: its defaults and what it derives."""
+
+    def test_defaults(self) -> None:
+        """Octez's defaults: every address, one data directory per user, peers.json in it."""
+        config = NodeConfig()
+        self.assertEqual(config.p2p.listen, ("[::]:9732",))
+        home = os.path.join(os.path.expanduser("~"), ".tezos-p2p")
+        self.assertEqual(config.data_directory, home)
+        self.assertEqual(config.peers_file, os.path.join(home, "peers.json"))
+        self.assertEqual(config.lock_file, os.path.join(home, "lock"))
+        self.assertEqual(config.identity_file, os.path.join(home, "identity.json"))
+        config = attrs.evolve(config, data_dir="d").evolve_p2p(peers_file=None)
+        self.assertIsNone(config.peers_file)
+        self.assertEqual(config.lock_file, os.path.join("d", "lock"))
+
+    def test_endpoint_strings_not_written(self) -> None:
+        """An Octez file holds one ADDR:PORT; endpoint strings stay on the command line."""
+        for listen in (("tcp:9732",), ("[::]:1", "[::]:2")):
+            config = NodeConfig().evolve_p2p(listen=listen)
+            error = self.assertRaises(ConfigError, config_to_json, config)
+            self.assertEqual(error.path, "p2p.listen-addr")
+        written = config_to_json(NodeConfig().evolve_p2p(listen=("127.0.0.1:1",)))
+        self.assertEqual(written["p2p"]["listen-addr"], "127.0.0.1:1")
+
+    def test_endpoint_strings_validated(self) -> None:
+        """Listening entries that are endpoint strings are not read as Octez addresses."""
+        config = NodeConfig().evolve_p2p(listen=("tcp:9732", "[::1"))
+        [problem] = validate(config)
+        self.assertIn("'[::1' in field 'p2p.listen-addr'", problem)
+
+
 class P2PSectionTests(SynchronousTestCase):
     def test_unknown_key_refused(self) -> None:
         """The p2p object is closed in Octez's encoding."""
@@ -566,7 +605,7 @@ class P2PSectionTests(SynchronousTestCase):
             }
         )
         p2p = config.p2p
-        self.assertTrue(p2p.private_mode and p2p.disable_mempool and p2p.enable_testchain)
+        self.assertTrue(p2p.private_mode and p2p.disable_mempool and config.enable_testchain)
         self.assertTrue(p2p.disable_peer_discovery)
         self.assertEqual(config.bootstrap_peers, ())
         self.assertIn(
@@ -626,14 +665,15 @@ class NetworkTests(SynchronousTestCase):
             self.assertEqual(config.network.name, name)
             self.assertEqual(config.network.chain_name, chain_name)
             self.assertEqual(config.network.default_bootstrap_peers, peers)
-            self.assertEqual(config.bootstrap_peers, peers)
+            self.assertIsNone(config.bootstrap_peers)
+            self.assertEqual(config.effective_bootstrap_peers, peers)
             self.assertEqual(validate(config), [])
         self.assertEqual(NETWORKS["mainnet"].sandboxed_chain_name, "SANDBOXED_TEZOS_MAINNET")
         self.assertEqual(NETWORKS["sandbox"].chain_name, "TEZOS")
 
     def test_configured_peers_win(self) -> None:
         config = parse_config({"network": "ghostnet", "p2p": {"bootstrap-peers": ["x.example"]}})
-        self.assertEqual(config.bootstrap_peers, ("x.example",))
+        self.assertEqual(config.effective_bootstrap_peers, ("x.example",))
 
     def test_unknown_name(self) -> None:
         """Aliases match exactly, as data-encoding constants do."""
@@ -662,7 +702,7 @@ class NetworkTests(SynchronousTestCase):
             config.network,
             Network(None, "TEZOS_PRIVATE_2024", "SANDBOXED_TEZOS", ("10.0.0.1", "10.0.0.2:9733")),
         )
-        self.assertEqual(config.bootstrap_peers, ("10.0.0.1", "10.0.0.2:9733"))
+        self.assertEqual(config.effective_bootstrap_peers, ("10.0.0.1", "10.0.0.2:9733"))
         # Fields we do not model survive writing.
         written = config_to_json(config)
         self.assertEqual(written["network"]["genesis"], document["network"]["genesis"])
@@ -896,7 +936,7 @@ class ConnectionsTests(SynchronousTestCase):
                 ),
                 base,
             )
-            config = NodeConfig(p2p=P2PSection(limits=limits))
+            config = NodeConfig(p2p=P2PSettings(limits=limits))
             self.assertEqual(validate(config), [], n)
 
     def test_more_than_100(self) -> None:
@@ -981,12 +1021,12 @@ class PeerTextTests(SynchronousTestCase):
             ("h#" + "a" * 5000, "is not valid (b58 format expected)"),
             ("[" + "1:" * 2000 + "]", "is not an IP address"),
         ]:
-            error = self.assertRaises(ConfigError, parse_peer_text, text)
+            error = self.assertRaises(AddressError, parse_peer_text, text)
             self.assertIn(why, str(error), text)
             self.assertLess(len(str(error)), 300)
 
     def test_not_a_string(self) -> None:
-        self.assertRaises(ConfigError, parse_peer_text, 9732)
+        self.assertRaises(AddressError, parse_peer_text, 9732)
 
     def test_listen_addr(self) -> None:
         self.assertEqual(parse_listen_addr("[::]:9732"), ("::", 9732))
@@ -1006,7 +1046,7 @@ class PeerTextTests(SynchronousTestCase):
         ]:
             self.assertEqual(parse_discovery_addr(text), expected, text)
         for text in ("[::1]", "[2001:db8::1]:10732", "localhost", "1.2.3.4:99999", "::1"):
-            self.assertRaises(ConfigError, parse_discovery_addr, text)
+            self.assertRaises(AddressError, parse_discovery_addr, text)
 
 
 class RoundTripTests(SynchronousTestCase):

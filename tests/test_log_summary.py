@@ -281,8 +281,8 @@ class FloodOverTCPTests(TestCase):
                     min_connections=0, expected_connections=1, max_connections=4, backlog=512
                 ),
             )
-            os.makedirs(options.data_dir)
-            IdentityFile.in_directory(options.data_dir).save(IDENTITY_A)
+            os.makedirs(options.data_directory)
+            IdentityFile.in_directory(options.data_directory).save(IDENTITY_A)
             node = Node(reactor, options, clock=clock)
             node.startService()
             self.addCleanup(node.stopService)

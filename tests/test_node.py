@@ -16,6 +16,7 @@ import socket
 import sys
 from typing import Any, cast
 
+import attrs
 from twisted.application.service import IServiceMaker
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
@@ -35,13 +36,12 @@ from txtezosp2p.identity import IdentityFile
 from txtezosp2p.limits import Limits
 from txtezosp2p.node.composition import (
     Node,
-    NodeOptions,
     listen_endpoint,
     parse_bootstrap_peer,
     parse_peer,
     resolve_points,
 )
-from txtezosp2p.node.config import NETWORKS
+from txtezosp2p.node.config import NETWORKS, AdminSettings, NodeConfig, P2PSettings
 from txtezosp2p.node.tap import Options, makeService
 from txtezosp2p.p2p import P2P
 from txtezosp2p.session import connect_session
@@ -98,10 +98,10 @@ class OptionsTests(SynchronousTestCase):
         self.data_dir = str(self.mktemp())
         os.makedirs(self.data_dir)
 
-    def parse(self, *argv: str, data_dir: bool = True) -> NodeOptions:
+    def parse(self, *argv: str, data_dir: bool = True) -> NodeConfig:
         options = Options()
         options.parseOptions([*(["-d", self.data_dir] if data_dir else []), *argv])
-        return options.node_options()
+        return options.node_config()
 
     def write_config(self, text: str, name: str = "config.json") -> str:
         path = os.path.join(self.data_dir, name)
@@ -110,44 +110,51 @@ class OptionsTests(SynchronousTestCase):
         return path
 
     def test_defaults(self) -> None:
-        """Without a configuration file: Octez's defaults and our listening endpoint."""
+        """Without a configuration file: Octez's defaults, every address (dual stack)."""
         node = self.parse()
-        self.assertEqual(node.data_dir, self.data_dir)
-        self.assertEqual(node.listen, ("tcp:9732",))
-        self.assertEqual(node.bootstrap_peers, NETWORKS["mainnet"].default_bootstrap_peers)
-        self.assertEqual(node.expected_pow, 26.0)
-        self.assertEqual(node.chain_name, "TEZOS_MAINNET")
-        self.assertEqual(node.limits, Limits())
-        self.assertEqual(node.peers_file_path, os.path.join(self.data_dir, "peers.json"))
-        self.assertIsNone(node.discovery)
-        self.assertFalse(node.private_mode)
-        self.assertEqual(node.admin, ("tcp:8732:interface=127.0.0.1",))
-        self.assertFalse(node.admin_public)
-        self.assertEqual(self.parse(data_dir=False).data_dir, "tezos-p2p-data")
+        self.assertEqual(node.data_directory, self.data_dir)
+        self.assertEqual(node.p2p.listen, ("[::]:9732",))
+        self.assertEqual(
+            node.effective_bootstrap_peers, NETWORKS["mainnet"].default_bootstrap_peers
+        )
+        self.assertEqual(node.p2p.proof_of_work_target, 26.0)
+        self.assertEqual(node.network.chain_name, "TEZOS_MAINNET")
+        self.assertEqual(node.p2p.limits, Limits())
+        self.assertEqual(node.peers_file, os.path.join(self.data_dir, "peers.json"))
+        self.assertIsNone(node.p2p.discovery_addr)
+        self.assertFalse(node.p2p.private_mode)
+        self.assertEqual(node.admin.endpoints, ("tcp:8732:interface=127.0.0.1",))
+        self.assertFalse(node.admin.allow_public)
+        # one data directory per user, as Octez's ~/.tezos-node
+        self.assertEqual(
+            self.parse(data_dir=False).data_directory,
+            os.path.join(os.path.expanduser("~"), ".tezos-p2p"),
+        )
 
     def test_admin_endpoints(self) -> None:
-        self.assertEqual(self.parse("--no-admin").admin, ())
+        self.assertEqual(self.parse("--no-admin").admin, AdminSettings())
         local = "tcp6:0:interface=\\:\\:1"
         node = self.parse("--admin", local, "--admin", "unix:/tmp/admin.sock")
-        self.assertEqual(node.admin, (local, "unix:/tmp/admin.sock"))
+        self.assertEqual(node.admin.endpoints, (local, "unix:/tmp/admin.sock"))
         # a public address must be asked for
         for public in ("tcp:8732", "tcp:8732:interface=0.0.0.0", "tcp6:1:interface=\\:\\:"):
             with self.subTest(endpoint=public):
                 self.assertRaises(usage.UsageError, self.parse, "--admin", public)
                 allowed = self.parse("--admin", public, "--admin-allow-public")
-                self.assertEqual(allowed.admin, (public,))
-                self.assertTrue(allowed.admin_public)
+                self.assertEqual(allowed.admin.endpoints, (public,))
+                self.assertTrue(allowed.admin.allow_public)
 
     def test_octez_configuration_file(self) -> None:
         """An Octez node's file is read as is: every p2p setting lands in the node."""
         path = self.write_config(OCTEZ_FILE, "octez.json")
         options = Options()
         options.parseOptions(["--config-file", path])
-        node = options.node_options()
+        node = options.node_config()
         self.assertEqual(node.data_dir, "/var/lib/tezos/node")
-        self.assertEqual(node.listen, ("tcp6:9732:interface=\\:\\:",))
+        self.assertEqual(node.p2p.listen, ("[::]:9732",))
+        self.assertEqual(listen_endpoint("::", 9732), "tcp6:9732:interface=\\:\\:")
         self.assertEqual(
-            node.bootstrap_peers,
+            node.effective_bootstrap_peers,
             (
                 "boot.tzinit.org",
                 f"198.51.100.7:9733#{PEER_ID}",
@@ -155,23 +162,24 @@ class OptionsTests(SynchronousTestCase):
                 "[2001:db8::8]",
             ),
         )
-        self.assertEqual(node.expected_pow, 26.5)
-        self.assertEqual(node.advertised_port, 19732)
+        p2p = node.p2p
+        self.assertEqual(p2p.proof_of_work_target, 26.5)
+        self.assertEqual(p2p.advertised_port, 19732)
         self.assertEqual(
             (
-                node.limits.min_connections,
-                node.limits.expected_connections,
-                node.limits.max_connections,
+                p2p.limits.min_connections,
+                p2p.limits.expected_connections,
+                p2p.limits.max_connections,
             ),
             (8, 16, 32),
         )
-        self.assertEqual(node.limits.connection_timeout, 12)
-        self.assertEqual(node.limits.max_download_speed, 2048)
-        self.assertIsNone(node.limits.maintenance_idle_time)
-        self.assertEqual(node.limits.max_known_points, (800, 600))
-        self.assertEqual(node.reconnection.factor, 2)
-        self.assertTrue(node.disable_mempool)
-        self.assertEqual(node.chain_name, "TEZOS_MAINNET")
+        self.assertEqual(p2p.limits.connection_timeout, 12)
+        self.assertEqual(p2p.limits.max_download_speed, 2048)
+        self.assertIsNone(p2p.limits.maintenance_idle_time)
+        self.assertEqual(p2p.limits.max_known_points, (800, 600))
+        self.assertEqual(p2p.reconnection.factor, 2)
+        self.assertTrue(p2p.disable_mempool)
+        self.assertEqual(node.network.chain_name, "TEZOS_MAINNET")
         self.assertTrue(any("maintenance is disabled" in w for w in options.warnings))
 
     def test_configuration_in_data_dir(self) -> None:
@@ -184,10 +192,10 @@ class OptionsTests(SynchronousTestCase):
             )
         )
         node = self.parse()
-        self.assertEqual(node.listen, ("tcp:19999:interface=127.0.0.1",))
-        self.assertTrue(node.private_mode)
-        self.assertEqual(node.chain_name, NETWORKS["sandbox"].chain_name)
-        self.assertEqual(node.bootstrap_peers, ())
+        self.assertEqual(node.p2p.listen, ("127.0.0.1:19999",))
+        self.assertTrue(node.p2p.private_mode)
+        self.assertEqual(node.network.chain_name, NETWORKS["sandbox"].chain_name)
+        self.assertEqual(node.effective_bootstrap_peers, ())
 
     def test_command_line_overrides(self) -> None:
         self.write_config(json.dumps({"p2p": {"listen-addr": "127.0.0.1:19999"}}))
@@ -211,44 +219,44 @@ class OptionsTests(SynchronousTestCase):
             "--no-peers-file",
             "--admin", "tcp:0:interface=127.0.0.1",
         )  # fmt: skip
-        self.assertEqual(node.listen, ("tcp:1:interface=127.0.0.1", "tcp6:2:interface=\\:\\:"))
+        self.assertEqual(node.p2p.listen, ("tcp:1:interface=127.0.0.1", "tcp6:2:interface=\\:\\:"))
         self.assertEqual(
-            node.bootstrap_peers, ("1.2.3.4", f"[::1]:9733#{PEER_ID}", "example.org:1")
+            node.effective_bootstrap_peers, ("1.2.3.4", f"[::1]:9733#{PEER_ID}", "example.org:1")
         )
-        self.assertEqual(node.expected_pow, 24.5)
-        limits = node.limits
+        self.assertEqual(node.p2p.proof_of_work_target, 24.5)
+        limits = node.p2p.limits
         self.assertEqual(
             (limits.min_connections, limits.expected_connections, limits.max_connections),
             (5, 10, 15),
         )
         self.assertEqual(limits.max_known_points, (80, 60))
         self.assertEqual(limits.max_known_peer_ids, (80, 60))
-        self.assertTrue(node.private_mode)
-        self.assertEqual(node.discovery, ("255.255.255.255", 10732))
+        self.assertTrue(node.p2p.private_mode)
+        self.assertEqual(node.p2p.discovery_addr, "")
         self.assertEqual((limits.max_download_speed, limits.max_upload_speed), (100, 50))
         self.assertEqual(limits.maintenance_idle_time, 5.0)
         self.assertIsNone(limits.swap_linger)
-        self.assertEqual(node.advertised_port, 9999)
-        self.assertEqual(node.chain_name, "SANDBOXED_TEZOS")
-        self.assertIsNone(node.peers_file_path)
+        self.assertEqual(node.p2p.advertised_port, 9999)
+        self.assertEqual(node.network.chain_name, "SANDBOXED_TEZOS")
+        self.assertIsNone(node.peers_file)
 
     def test_more_overrides(self) -> None:
         node = self.parse(
             "--discovery-addr", "127.255.255.255:10999",
             "--disable-p2p-maintenance",
-            "--peer-table-size", "100",
+            "--peer-table-size", "200",
             "--network", "sandbox",
             "--trust-discovered-peers",
             "--disable-peer-discovery",
             "--disable-mempool",
         )  # fmt: skip
-        self.assertEqual(node.discovery, ("127.255.255.255", 10999))
-        self.assertIsNone(node.limits.maintenance_idle_time)
-        self.assertEqual(node.limits.max_known_points, (100, 75))
-        self.assertEqual(node.chain_name, NETWORKS["sandbox"].chain_name)
-        self.assertTrue(node.trust_discovered_peers)
-        self.assertTrue(node.disable_peer_discovery)
-        self.assertTrue(node.disable_mempool)
+        self.assertEqual(node.p2p.discovery_addr, "127.255.255.255:10999")
+        self.assertIsNone(node.p2p.limits.maintenance_idle_time)
+        self.assertEqual(node.p2p.limits.max_known_points, (200, 150))
+        self.assertEqual(node.network.chain_name, NETWORKS["sandbox"].chain_name)
+        self.assertTrue(node.p2p.trust_discovered_peers)
+        self.assertTrue(node.p2p.disable_peer_discovery)
+        self.assertTrue(node.p2p.disable_mempool)
 
     def test_invalid(self) -> None:
         for argv in (
@@ -267,6 +275,8 @@ class OptionsTests(SynchronousTestCase):
             ["--discovery-addr", "example.org"],
             ["--maintenance-idle-time", "0"],
             ["--config-file", "/nonexistent/config.json"],
+            # validated after the command line, as Octez does: a table below max-connections
+            ["--peer-table-size", "100"],
         ):
             with self.subTest(argv=argv):
                 self.assertRaises(usage.UsageError, self.parse, *argv)
@@ -350,16 +360,21 @@ class NodeOverTCPTests(TestCase):
         self.reactor: Any = reactor
         self.clock = Clock()
 
-    def options(self, **overrides: Any) -> NodeOptions:
-        values: dict[str, Any] = {
-            "data_dir": str(self.mktemp()),
+    def options(self, **p2p: Any) -> NodeConfig:
+        """A node on 127.0.0.1 with low proof of work; ``p2p`` changes its P2P settings."""
+        settings: dict[str, Any] = {
             "listen": ("tcp:0:interface=127.0.0.1",),
-            "expected_pow": 4.0,
-            "chain_name": "SANDBOXED_TEZOS",
+            "proof_of_work_target": 4.0,
             "limits": Limits(min_connections=1, expected_connections=1, max_connections=4),
+            "peers_file": "peers.json",
         }
-        values.update(overrides)
-        return NodeOptions(**values)
+        settings.update(p2p)
+        return NodeConfig(
+            data_dir=str(self.mktemp()),
+            network=NETWORKS["sandbox"],
+            identity_workers=1,
+            p2p=P2PSettings(**settings),
+        )
 
     async def start(self, node: Node) -> P2P:
         node.startService()
@@ -381,7 +396,7 @@ class NodeOverTCPTests(TestCase):
                 connection.recv().addCallback(lambda m: got.callback((connection, m)))
 
             first_options = self.options()
-            IdentityFile.in_directory(first_options.data_dir).save(IDENTITY_A)
+            IdentityFile.in_directory(first_options.data_directory).save(IDENTITY_A)
             first = Node(
                 self.reactor,
                 first_options,
@@ -390,12 +405,12 @@ class NodeOverTCPTests(TestCase):
                 clock=self.clock,
             )
             first_p2p = await self.start(first)
-            second_options = self.options(
-                bootstrap_peers=(f"127.0.0.1:{first_p2p.listening_port}",)
+            second_options = attrs.evolve(
+                self.options(), bootstrap_peers=(f"127.0.0.1:{first_p2p.listening_port}",)
             )
             second = Node(self.reactor, second_options, message_encodings=[Text], clock=self.clock)
             second_p2p = await self.start(second)
-            second_identity = IdentityFile.in_directory(second_options.data_dir).load()
+            second_identity = IdentityFile.in_directory(second_options.data_directory).load()
             self.assertTrue(second_identity.check(4.0))
             await second_p2p.maintain()
             connection = second_p2p.find_connection_by_peer_id(IDENTITY_A.peer_id)
@@ -409,7 +424,7 @@ class NodeOverTCPTests(TestCase):
             self.assertTrue(established)
 
             await second.stopService()
-            with open(os.path.join(second_options.data_dir, "peers.json")) as handle:
+            with open(os.path.join(second_options.data_directory, "peers.json")) as handle:
                 saved = json.load(handle)
             self.assertIn(str(IDENTITY_A.peer_id), [entry["peer_id"] for entry in saved])
             # a restart of the second node knows the first peer from the file
@@ -428,17 +443,17 @@ class NodeOverTCPTests(TestCase):
 
         async def scenario() -> None:
             options = self.options()
-            IdentityFile.in_directory(options.data_dir).save(IDENTITY_A)
+            IdentityFile.in_directory(options.data_directory).save(IDENTITY_A)
             leftovers = [
                 f"{name}.{os.getpid()}.abcd_123.tmp" for name in ("identity.json", "peers.json")
             ]
             for name in (*leftovers, "unrelated.tmp"):
-                with open(os.path.join(options.data_dir, name), "wb") as handle:
+                with open(os.path.join(options.data_directory, name), "wb") as handle:
                     handle.write(b"{partial")
             node = Node(self.reactor, options, clock=self.clock)
             await self.start(node)
             self.assertEqual(
-                sorted(os.listdir(options.data_dir)), ["identity.json", "unrelated.tmp"]
+                sorted(os.listdir(options.data_directory)), ["identity.json", "unrelated.tmp"]
             )
 
         return Deferred.fromCoroutine(scenario())
@@ -449,12 +464,14 @@ class NodeOverTCPTests(TestCase):
 
         async def scenario() -> None:
             events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
-            quiet = self.options(identity_workers=1)
-            IdentityFile.in_directory(quiet.data_dir).save(IDENTITY_A)
+            quiet = self.options()
+            IdentityFile.in_directory(quiet.data_directory).save(IDENTITY_A)
             node = Node(self.reactor, quiet, message_encodings=[Text], clock=self.clock)
             node_p2p = await self.start(node)
-            talker_options = self.options(bootstrap_peers=(f"127.0.0.1:{node_p2p.listening_port}",))
-            IdentityFile.in_directory(talker_options.data_dir).save(IDENTITY_B)
+            talker_options = attrs.evolve(
+                self.options(), bootstrap_peers=(f"127.0.0.1:{node_p2p.listening_port}",)
+            )
+            IdentityFile.in_directory(talker_options.data_directory).save(IDENTITY_B)
             talker = Node(self.reactor, talker_options, message_encodings=[Text], clock=self.clock)
             talker_p2p = await self.start(talker)
             await talker_p2p.maintain()
@@ -494,14 +511,14 @@ class NodeOverTCPTests(TestCase):
         async def scenario() -> None:
             port = free_port(socket.SOCK_DGRAM)
             common = {
-                "discovery": ("127.255.255.255", port),
-                "discovery_interface": "0.0.0.0",
+                "discovery_addr": f"127.255.255.255:{port}",
+                "discovery_listen_interface": "0.0.0.0",
             }
             nodes = []
             for identity in (IDENTITY_A, IDENTITY_B):
                 listen = (f"tcp:{free_low_port()}:interface=127.0.0.1",)
                 options = self.options(listen=listen, **common)
-                IdentityFile.in_directory(options.data_dir).save(identity)
+                IdentityFile.in_directory(options.data_directory).save(identity)
                 node = Node(self.reactor, options, clock=self.clock)
                 nodes.append(await self.start(node))
             first, second = nodes

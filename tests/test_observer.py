@@ -24,7 +24,7 @@ from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from txtezosp2p.limits import Limits
-from txtezosp2p.node import Node, NodeOptions
+from txtezosp2p.node import Node, NodeConfig, NodeOptions
 from txtezosp2p.node.metrics import node_registry, register_observer, render
 from txtezosp2p.node.tap import Options
 from txtezosp2p.observer import DelayHistogram, Observer, ObserverConfig
@@ -208,10 +208,10 @@ class RecordingTests(SynchronousTestCase):
 
 
 class OptionsTests(SynchronousTestCase):
-    def parse(self, *argv: str) -> NodeOptions:
+    def parse(self, *argv: str) -> NodeConfig:
         options = Options()
         options.parseOptions(["-d", self.mktemp(), "--no-admin", *argv])
-        return options.node_options()
+        return options.node_config()
 
     def test_observe(self) -> None:
         self.assertIsNone(self.parse().observe)

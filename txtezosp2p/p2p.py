@@ -35,12 +35,12 @@ from .interfaces import IP2P, EndpointFactory
 from .io_scheduler import IOScheduler
 from .limits import Limits
 from .maintenance import MaintenanceService
+from .p2p_config import P2PConfig, P2PSettings, listen_description
 from .peers_file import PeersFile, PeersFileService
 from .pool import PeerMetaConfig, Pool
-from .pool_state import PoolEvent, ReconnectionConfig
-from .session import SessionConfig
+from .pool_state import PoolEvent
 from .welcome import WelcomeService, configure_socket
-from .wire.crypto import PowTarget
+from .wire.addresses import parse_discovery_addr
 from .wire.encoding import (
     ConnectionMetadata,
     MessageEncoding,
@@ -57,7 +57,6 @@ from .wire.errors import (
 )
 from .wire.ids import PeerId, Point, to_ipv6
 from .wire.stats import Stat
-from .wire.versions import Versions
 
 if TYPE_CHECKING:
     from .discovery import DiscoveryService
@@ -67,40 +66,12 @@ _log = ev.logger("p2p")
 T = TypeVar("T")
 
 
-@attrs.frozen(kw_only=True)
-class P2PConfig:
-    """The configuration of a P2P layer (Octez ``P2p.config``)."""
-
-    identity: Identity
-    versions: Versions
-    #: Endpoint strings to listen on (``tcp:9732``...); none: no incoming connections.
-    listen: tuple[str, ...] = ()
-    #: Port announced to peers; by default the first listening TCP port.
-    advertised_port: int | None = None
-    #: Points to trust (and dial first), with the peer id expected there.
-    trusted_points: tuple[tuple[Point, PeerId | None], ...] = ()
-    private_mode: bool = False
-    proof_of_work_target: float = 26.0
-    reconnection: ReconnectionConfig = attrs.field(factory=ReconnectionConfig)
-    disable_mempool: bool = False
-    disable_peer_discovery: bool = False
-    trust_discovered_peers: bool = False
-    #: ``peers.json``; ``None``: nothing is loaded or saved.
-    peers_file: str | None = None
-    #: Seconds between two saves of the peers file (``None``: only at shutdown).
-    peers_file_interval: float | None = 300.0
-    #: LAN discovery (off when ``None``): where announcements are sent...
-    discovery_destination: tuple[str, int] | None = None
-    #: ...and the UDP port and interface we listen on (default: the destination port).
-    discovery_listen_port: int | None = None
-    discovery_listen_interface: str = "0.0.0.0"
-
-
 @implementer(IP2P)
 class P2P(Service):
     """
     A P2P layer: create it, register ``on_new_connection`` hooks, then
-    :meth:`activate` (or start it as a service).  ``clock`` defaults to the
+    :meth:`activate` (or start it as a service).  ``limits`` defaults to
+    ``config.limits``.  ``clock`` defaults to the
     reactor; tests inject a ``task.Clock`` for timers while sockets stay real.
     ``endpoint_factory`` is how points are dialled (by default TCP through
     ``reactor``, see :func:`~txtezosp2p.connect_handler.tcp_endpoint_factory`);
@@ -124,7 +95,7 @@ class P2P(Service):
         self.reactor = reactor
         self.clock = clock or reactor
         self.config = config
-        self.limits = limits = limits or Limits()
+        self.limits = limits = config.limits if limits is None else limits
         self.rng = rng or random.Random()
         self.codec = P2PMessageCodec(message_encodings)
         self.conn_meta = conn_meta or default_metadata_config(
@@ -150,15 +121,9 @@ class P2P(Service):
             disable_peer_discovery=config.disable_peer_discovery,
             rng=self.rng,
         )
-        session_config = SessionConfig(
-            identity=config.identity,
-            versions=config.versions,
-            codec=self.codec,
-            pow_target=PowTarget.of_difficulty(config.proof_of_work_target),
-            metadata=self.conn_meta,
-            advertised_port=config.advertised_port,
-            limits=limits,
-        )
+        session_config = config.session_config(self.codec, self.conn_meta)
+        if limits is not config.limits:
+            session_config = attrs.evolve(session_config, limits=limits)
         #: Who gets a slot and whom maintenance closes (txtezosp2p.admission).
         self.admission = admission_policy(
             limits, maintenance=limits.maintenance_idle_time is not None
@@ -187,7 +152,10 @@ class P2P(Service):
         self.welcome: WelcomeService | None = None
         if config.listen:
             self.welcome = WelcomeService(
-                reactor, config.listen, self.handler.server_factory(), limits.backlog
+                reactor,
+                tuple(listen_description(entry) for entry in config.listen),
+                self.handler.server_factory(),
+                limits.backlog,
             )
         self.discovery: DiscoveryService | None = None
         self.maintenance: MaintenanceService | None = None
@@ -263,11 +231,12 @@ class P2P(Service):
         config = self.config
         if (
             self.maintenance is not None
-            and config.discovery_destination is not None
+            and config.discovery_addr is not None
             and self.listening_port is not None
         ):
             from .discovery import DiscoveryService
 
+            destination = parse_discovery_addr(config.discovery_addr)
             trusted = config.trust_discovered_peers
 
             def register(point: Point, trusted_flag: bool | None) -> object:
@@ -278,8 +247,8 @@ class P2P(Service):
                 peer_id=self.peer_id,
                 listening_port=self.listening_port,
                 register=register,
-                destination=config.discovery_destination,
-                listen_port=config.discovery_listen_port or config.discovery_destination[1],
+                destination=destination,
+                listen_port=config.discovery_listen_port or destination[1],
                 listen_interface=config.discovery_listen_interface,
                 trust_discovered_peers=trusted,
                 clock=self.clock,
@@ -301,6 +270,16 @@ class P2P(Service):
     def listening_port(self) -> int | None:
         """The port we announce to peers (once listening, the actual port)."""
         return self.handler.session_config.advertised_port
+
+    @property
+    def bound_ports(self) -> list[int]:
+        """The ports the layer really listens on (TCP and TCP6 sockets), once listening."""
+        ports = []
+        for port in self.ports:
+            number = getattr(port.getHost(), "port", None)
+            if isinstance(number, int):
+                ports.append(number)
+        return ports
 
     def shutdown(self) -> Deferred[None]:
         """Stop everything in Octez's order; fires once every connection is closed."""
@@ -714,3 +693,7 @@ class FakedP2P:
 def faked_network(identity: Identity | None = None) -> FakedP2P:
     """A P2P layer that opens no socket and talks to nobody."""
     return FakedP2P(identity)
+
+
+#: ``P2PConfig`` and ``P2PSettings`` live in :mod:`txtezosp2p.p2p_config`; importable from here too.
+__all__ = ["P2P", "FakedP2P", "P2PConfig", "P2PSettings", "faked_network"]

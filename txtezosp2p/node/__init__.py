@@ -2,7 +2,8 @@
 The operator surface of txtezosp2p: what turns the library into a node.
 
 * :mod:`~txtezosp2p.node.composition`: :class:`Node`, the composition root;
-* :mod:`~txtezosp2p.node.config`: Octez's ``config.json`` and the options;
+* :mod:`~txtezosp2p.node.config`: :class:`NodeConfig`, the one configuration
+  tree, and Octez's ``config.json``;
 * :mod:`~txtezosp2p.node.admin`, :mod:`~txtezosp2p.node.metrics`: the admin
   HTTP API and the Prometheus registry; :mod:`~txtezosp2p.node.observer_api`:
   the observer's endpoints (``--observe``);
@@ -14,8 +15,8 @@ The library underneath (:mod:`txtezosp2p.p2p` and the modules it wires) never
 imports from here.
 """
 
+from ..p2p_config import P2PSettings
 from .composition import (
-    DEFAULT_DATA_DIR,
     DEFAULT_LISTEN,
     Node,
     NodeOptions,
@@ -24,12 +25,17 @@ from .composition import (
     parse_peer,
     resolve_points,
 )
+from .config import NETWORKS, AdminSettings, NodeConfig, default_data_dir
 
 __all__ = [
-    "DEFAULT_DATA_DIR",
     "DEFAULT_LISTEN",
+    "NETWORKS",
+    "AdminSettings",
     "Node",
+    "NodeConfig",
     "NodeOptions",
+    "P2PSettings",
+    "default_data_dir",
     "listen_endpoint",
     "parse_bootstrap_peer",
     "parse_peer",

@@ -63,6 +63,7 @@ from ..wire.shell import shell_message_codec
 from ..wire.shell_types import BlockHeader, BlockLocator, ChainId, Mempool, Operation, Protocol
 from .admin_client import AdminClientError, add_commands
 from .admin_client import run as run_admin
+from .config import default_data_dir
 from .simulate import add_simulate_command
 
 EXIT_OK = 0
@@ -517,7 +518,9 @@ def _emit_messages(
 def _identity_location(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
-        "--data-dir", default="tezos-p2p-data", help="data directory holding identity.json"
+        "--data-dir",
+        default=default_data_dir(),
+        help="data directory holding identity.json (default: ~/.tezos-p2p)",
     )
     where.add_argument("--file", help="path of the identity file")
 

@@ -1,8 +1,9 @@
 # -*- test-case-name: tests.test_node -*-
 """
-The composition root of a node: the one place that turns options (an Octez
-configuration file plus command-line overrides, see :mod:`txtezosp2p.node.tap`)
-into a running P2P layer on one injected reactor.
+The composition root of a node: the one place that turns a
+:class:`~txtezosp2p.node.config.NodeConfig` (an Octez configuration file
+evolved by command-line options, see :mod:`txtezosp2p.node.tap`) into a
+running P2P layer on one injected reactor.
 
 :class:`Node` is a ``MultiService``.  Starting it:
 
@@ -26,9 +27,9 @@ every application message, so that a peer's traffic never fills a queue.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -45,28 +46,25 @@ from ..connection import P2PConnection
 from ..identity import DEFAULT_EXPECTED_POW, Identity, IdentityFile, generate_identity_in_thread
 from ..limits import Limits
 from ..observer import Observer, ObserverConfig
-from ..p2p import P2P, P2PConfig
+from ..p2p import P2P
+from ..p2p_config import P2PConfig, P2PSettings, listen_endpoint
 from ..pool import PeerMetaConfig
 from ..pool_state import ReconnectionConfig
+from ..wire.addresses import DEFAULT_LISTEN_ADDR, DEFAULT_P2P_PORT, parse_peer_text
 from ..wire.encoding import MessageEncoding, MetadataConfig, raw_message_encodings
 from ..wire.errors import ConnectionClosed
 from ..wire.ids import PeerId, Point
 from ..wire.shell import shell_message_encodings
 from ..wire.versions import MAINNET, Versions
 from .admin import AdminService
-from .config import DEFAULT_P2P_PORT, ConfigError, NodeConfig, parse_peer_text
+from .config import NETWORKS, PEERS_FILE, AdminSettings, NodeConfig
 from .metrics import register_observer
 from .observer_api import mount_observer
 
 _log = ev.logger("p2p.node")
 
-DEFAULT_DATA_DIR = "tezos-p2p-data"
-DEFAULT_LISTEN = "tcp:9732"
+DEFAULT_LISTEN = DEFAULT_LISTEN_ADDR
 DEFAULT_PORT = DEFAULT_P2P_PORT
-#: Octez's file names in the data directory.
-IDENTITY_FILE = "identity.json"
-PEERS_FILE = "peers.json"
-CONFIG_FILE = "config.json"
 
 
 def parse_peer(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
@@ -75,121 +73,74 @@ def parse_peer(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
     or a name (wire.md section 9.2); the port defaults to 9732.  A
     ``#peer_id`` suffix is accepted (see :func:`parse_bootstrap_peer`).
     """
-    try:
-        host, port, _ = parse_peer_text(text.strip(), default_port)
-    except ConfigError as error:
-        raise ValueError(str(error)) from None
+    host, port, _ = parse_peer_text(text.strip(), default_port)
     return host, port
 
 
 def parse_bootstrap_peer(text: str) -> tuple[str, int, PeerId | None]:
     """``HOST[:PORT][#PEER_ID]``, as in ``bootstrap-peers`` and ``--peer``."""
-    try:
-        return parse_peer_text(text.strip(), DEFAULT_PORT)
-    except ConfigError as error:
-        raise ValueError(str(error)) from None
+    return parse_peer_text(text.strip(), DEFAULT_PORT)
 
 
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace(":", "\\:")
-
-
-def listen_endpoint(host: str, port: int) -> str:
+def NodeOptions(
+    *,
+    data_dir: str | None = None,
+    listen: tuple[str, ...] = ("tcp:9732",),
+    bootstrap_peers: tuple[str, ...] = (),
+    expected_pow: float = DEFAULT_EXPECTED_POW,
+    chain_name: str = MAINNET,
+    advertised_port: int | None = None,
+    private_mode: bool = False,
+    limits: Limits | None = None,
+    reconnection: ReconnectionConfig | None = None,
+    disable_mempool: bool = False,
+    disable_peer_discovery: bool = False,
+    discovery: tuple[str, int] | None = None,
+    discovery_interface: str = "0.0.0.0",
+    trust_discovered_peers: bool = False,
+    peers_file: str | None = "",
+    peers_file_interval: float | None = 300.0,
+    identity_workers: int | None = None,
+    admin: tuple[str, ...] = (),
+    admin_public: bool = False,
+    observe: ObserverConfig | None = None,
+) -> NodeConfig:
     """
-    The endpoint string for Octez's ``listen-addr`` ``host:port``: ``tcp``
-    for IPv4, ``tcp6`` for IPv6 (``::`` also accepts IPv4 where the system
-    allows dual-stack sockets).  A host name is resolved now, to its first
-    address.
+    Deprecated: build a :class:`~txtezosp2p.node.config.NodeConfig` (the
+    former options class's keywords, with its defaults).
     """
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        if not infos:  # pragma: no cover - getaddrinfo raises instead
-            raise ValueError(f"cannot resolve {host!r}") from None
-        address = ipaddress.ip_address(infos[0][4][0])
-    if isinstance(address, ipaddress.IPv4Address):
-        return f"tcp:{port}:interface={address}"
-    return f"tcp6:{port}:interface={_escape(address.compressed)}"
-
-
-@attrs.frozen(kw_only=True)
-class NodeOptions:
-    """Everything a node is told to do (what ``twistd tezos-p2p`` fills in)."""
-
-    data_dir: str = DEFAULT_DATA_DIR
-    #: Endpoint strings to listen on; none: no incoming connections.
-    listen: tuple[str, ...] = (DEFAULT_LISTEN,)
-    #: ``host[:port][#peer_id]`` entries: trusted points dialled first.
-    bootstrap_peers: tuple[str, ...] = ()
-    expected_pow: float = DEFAULT_EXPECTED_POW
-    chain_name: str = MAINNET
-    advertised_port: int | None = None
-    private_mode: bool = False
-    limits: Limits = attrs.field(factory=Limits)
-    reconnection: ReconnectionConfig = attrs.field(factory=ReconnectionConfig)
-    disable_mempool: bool = False
-    disable_peer_discovery: bool = False
-    #: LAN discovery: where announcements go (``None``: off); the answerer
-    #: listens on ``discovery_interface`` and the destination's port.
-    discovery: tuple[str, int] | None = None
-    discovery_interface: str = "0.0.0.0"
-    trust_discovered_peers: bool = False
-    #: ``peers.json``: ``""`` means ``<data_dir>/peers.json``; ``None``: not kept.
-    peers_file: str | None = ""
-    peers_file_interval: float | None = 300.0
-    identity_workers: int | None = None
-    #: Endpoint strings of the admin HTTP API (none: no API).
-    admin: tuple[str, ...] = ()
-    #: Whether the admin API may bind a non-loopback address.
-    admin_public: bool = False
-    #: Observer mode (``--observe``): record the peers' shell gossip.
-    observe: ObserverConfig | None = None
-
-    @property
-    def peers_file_path(self) -> str | None:
-        if self.peers_file == "":
-            return os.path.join(self.data_dir, PEERS_FILE)
-        return self.peers_file
-
-    @property
-    def identity_file_path(self) -> str:
-        return os.path.join(self.data_dir, IDENTITY_FILE)
-
-    @classmethod
-    def from_config(cls, config: NodeConfig, **overrides: Any) -> NodeOptions:
-        """
-        Options from an Octez configuration file (its ``network`` and ``p2p``
-        sections), then ``overrides`` (attribute names of this class).
-        """
-        p2p = config.p2p
-        listen: tuple[str, ...] = ()
-        if p2p.listen_addr is not None:
-            from .config import parse_listen_addr
-
-            listen = (listen_endpoint(*parse_listen_addr(p2p.listen_addr)),)
-        discovery = None
-        if p2p.discovery_addr is not None:
-            from .config import parse_discovery_addr
-
-            discovery = parse_discovery_addr(p2p.discovery_addr)
-        values: dict[str, Any] = {
-            "listen": listen,
-            "bootstrap_peers": config.bootstrap_peers,
-            "expected_pow": p2p.expected_pow,
-            "chain_name": config.network.chain_name,
-            "advertised_port": p2p.advertised_net_port,
-            "private_mode": p2p.private_mode,
-            "limits": p2p.limits,
-            "reconnection": p2p.reconnection,
-            "disable_mempool": p2p.disable_mempool,
-            "disable_peer_discovery": p2p.disable_peer_discovery,
-            "discovery": discovery,
-        }
-        if config.data_dir is not None:
-            values["data_dir"] = config.data_dir
-        values.update(overrides)
-        return cls(**values)
+    warnings.warn(
+        "NodeOptions is deprecated: build a txtezosp2p.node.config.NodeConfig",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    network = attrs.evolve(NETWORKS["mainnet"], name=None, chain_name=chain_name)
+    for known in NETWORKS.values():
+        if known.chain_name == chain_name:
+            network = known
+    return NodeConfig(
+        data_dir=data_dir,
+        network=network,
+        bootstrap_peers=bootstrap_peers,
+        identity_workers=identity_workers,
+        admin=AdminSettings(endpoints=admin, allow_public=admin_public),
+        observe=observe,
+        p2p=P2PSettings(
+            listen=listen,
+            advertised_port=advertised_port,
+            private_mode=private_mode,
+            proof_of_work_target=expected_pow,
+            limits=limits or Limits(),
+            reconnection=reconnection or ReconnectionConfig(),
+            disable_mempool=disable_mempool,
+            disable_peer_discovery=disable_peer_discovery,
+            trust_discovered_peers=trust_discovered_peers,
+            peers_file=PEERS_FILE if peers_file == "" else peers_file,
+            peers_file_interval=peers_file_interval,
+            discovery_addr=None if discovery is None else f"{discovery[0]}:{discovery[1]}",
+            discovery_listen_interface=discovery_interface,
+        ),
+    )
 
 
 def resolve_points(
@@ -254,7 +205,7 @@ class Node(MultiService):
     def __init__(
         self,
         reactor: Any,
-        options: NodeOptions,
+        config: NodeConfig,
         *,
         message_encodings: Sequence[MessageEncoding[Any]] | None = None,
         identity: Identity | None = None,
@@ -266,7 +217,7 @@ class Node(MultiService):
         super().__init__()
         self.reactor = reactor
         self.clock = clock or reactor
-        self.options = options
+        self.config = config
         self.message_encodings = (
             raw_message_encodings() if message_encodings is None else message_encodings
         )
@@ -276,17 +227,20 @@ class Node(MultiService):
         self.conn_meta = conn_meta
         #: The P2P layer, once the identity is loaded.
         self.p2p: P2P | None = None
-        #: The admin HTTP API, when ``options.admin`` lists endpoints.
+        #: The admin HTTP API, when ``config.admin`` lists endpoints.
         self.admin: AdminService | None = None
-        if options.admin:
+        if config.admin.endpoints:
             self.admin = AdminService(
-                reactor, options.admin, lambda: self.p2p, allow_public=options.admin_public
+                reactor,
+                config.admin.endpoints,
+                lambda: self.p2p,
+                allow_public=config.admin.allow_public,
             )
             self.admin.setServiceParent(self)  # started first, stopped last
         #: The observer, in observer mode: typed shell messages, every connection watched.
         self.observer: Observer | None = None
-        if options.observe is not None:
-            self.observer = Observer(options.observe, self.clock)
+        if config.observe is not None:
+            self.observer = Observer(config.observe, self.clock)
             if message_encodings is None:
                 self.message_encodings = shell_message_encodings()
             self.on_connection = self.on_connection or self.observer.watch
@@ -303,7 +257,7 @@ class Node(MultiService):
         _log.info(
             "starting node (data directory {data_dir}, compiled modules {backend})",
             event=ev.ACTIVATE_LAYER,
-            data_dir=os.path.abspath(self.options.data_dir),
+            data_dir=os.path.abspath(self.config.data_directory),
             backend=", ".join(f"{k}: {v}" for k, v in _backend.describe().items()),
         )
         self._starting = Deferred.fromCoroutine(self._start())
@@ -316,36 +270,26 @@ class Node(MultiService):
             await self.admin.when_listening()
         identity = await self._load_identity()
         self.identity = identity
-        trusted = await resolve_points(self.reactor, self.options.bootstrap_peers)
+        trusted = await resolve_points(self.reactor, self.config.effective_bootstrap_peers)
         p2p = self.p2p = self._build(identity, trusted)
         p2p.setServiceParent(self)
         await p2p.activate()
         return p2p
 
     def _build(self, identity: Identity, trusted: list[tuple[Point, PeerId | None]]) -> P2P:
-        options = self.options
-        os.makedirs(options.data_dir, exist_ok=True)
-        config = P2PConfig(
-            identity=identity,
-            versions=Versions(options.chain_name),
-            listen=options.listen,
-            advertised_port=options.advertised_port,
-            trusted_points=tuple(trusted),
-            private_mode=options.private_mode,
-            proof_of_work_target=options.expected_pow,
-            reconnection=options.reconnection,
-            disable_mempool=options.disable_mempool,
-            disable_peer_discovery=options.disable_peer_discovery,
-            trust_discovered_peers=options.trust_discovered_peers,
-            peers_file=options.peers_file_path,
-            peers_file_interval=options.peers_file_interval,
-            discovery_destination=options.discovery,
-            discovery_listen_interface=options.discovery_interface,
-        )
+        config = self.config
+        os.makedirs(config.data_directory, exist_ok=True)
+        settings = config.p2p
+        if settings.peers_file is not None:
+            settings = attrs.evolve(settings, peers_file=config.peers_file)
         p2p = P2P(
             self.reactor,
-            config,
-            options.limits,
+            P2PConfig.of(
+                settings,
+                identity=identity,
+                versions=Versions(config.network.chain_name),
+                trusted_points=tuple(trusted),
+            ),
             message_encodings=self.message_encodings,
             peer_meta=self.peer_meta,
             conn_meta=self.conn_meta,
@@ -357,7 +301,7 @@ class Node(MultiService):
     def _load_identity(self) -> Deferred[Identity]:
         if self.identity is not None:
             return succeed(self.identity)
-        store = IdentityFile(self.options.identity_file_path)
+        store = IdentityFile(self.config.identity_file)
         store.remove_stale_temp_files()
         if store.exists():
             identity = store.load()
@@ -372,11 +316,11 @@ class Node(MultiService):
             "no identity in {path}: generating one with proof of work {difficulty}",
             event=ev.IDENTITY_GENERATED,
             path=store.path,
-            difficulty=self.options.expected_pow,
+            difficulty=self.config.p2p.proof_of_work_target,
         )
 
         def generated(identity: Identity) -> Identity:
-            os.makedirs(self.options.data_dir, exist_ok=True)
+            os.makedirs(self.config.data_directory, exist_ok=True)
             store.save(identity)
             _log.info(
                 "identity {peer_id} stored in {path}",
@@ -387,7 +331,9 @@ class Node(MultiService):
             return identity
 
         mining = generate_identity_in_thread(
-            self.reactor, self.options.expected_pow, workers=self.options.identity_workers
+            self.reactor,
+            self.config.p2p.proof_of_work_target,
+            workers=self.config.identity_workers,
         )
         return mining.addCallback(generated)
 
@@ -472,12 +418,13 @@ def stop_all(nodes: Sequence[Node]) -> Deferred[Any]:
 
 
 __all__ = [
-    "DEFAULT_DATA_DIR",
     "DEFAULT_LISTEN",
     "Node",
+    "NodeConfig",
     "NodeOptions",
     "listen_endpoint",
     "parse_bootstrap_peer",
     "parse_peer",
     "resolve_points",
+    "stop_all",
 ]

@@ -31,10 +31,9 @@ from .. import _events as ev
 from ..limits import Limits
 from ..p2p import P2P
 from ..wire.ids import Point
-from ..wire.versions import SANDBOX
 from .admin_client import format_bytes
-from .composition import Node, NodeOptions
-from .config import connections_limits
+from .composition import Node
+from .config import NETWORKS, NODE_P2P, AdminSettings, NodeConfig, connections_limits
 
 _log = ev.logger("p2p.sandbox")
 
@@ -80,22 +79,25 @@ class Sandbox(MultiService):
         self.nodes: list[Node] = []
         self._ready: Deferred[list[P2P]] | None = None
 
-    def _node_options(self, index: int, bootstrap: Sequence[str]) -> NodeOptions:
+    def _node_config(self, index: int, bootstrap: Sequence[str]) -> NodeConfig:
         options = self.options
         port = options.base_port + index if options.base_port else 0
         admin: tuple[str, ...] = ()
         if options.admin_base_port is not None:
             base = options.admin_base_port
             admin = (f"tcp:{base + index if base else 0}:interface=127.0.0.1",)
-        return NodeOptions(
-            admin=admin,
+        return NodeConfig(
             data_dir=os.path.join(self.base_dir, f"node-{index}"),
-            listen=(f"tcp:{port}:interface=127.0.0.1",),
+            network=NETWORKS["sandbox"],
             bootstrap_peers=tuple(bootstrap),
-            expected_pow=options.expected_pow,
-            chain_name=SANDBOX,
-            limits=options.limits(),
+            admin=AdminSettings(endpoints=admin),
             identity_workers=1,
+            p2p=attrs.evolve(
+                NODE_P2P,
+                listen=(f"tcp:{port}:interface=127.0.0.1",),
+                proof_of_work_target=options.expected_pow,
+                limits=options.limits(),
+            ),
         )
 
     def startService(self) -> None:
@@ -103,13 +105,13 @@ class Sandbox(MultiService):
         self._ready = Deferred.fromCoroutine(self._start())
 
     async def _start(self) -> list[P2P]:
-        first = Node(self.reactor, self._node_options(0, ()), clock=self.clock)
+        first = Node(self.reactor, self._node_config(0, ()), clock=self.clock)
         self._add(first)
         bootstrap_p2p = await first.when_ready()
         bootstrap = [Point("127.0.0.1", bootstrap_p2p.listening_port or 0).to_text()]
         others = []
         for index in range(1, self.options.nodes):
-            node = Node(self.reactor, self._node_options(index, bootstrap), clock=self.clock)
+            node = Node(self.reactor, self._node_config(index, bootstrap), clock=self.clock)
             self._add(node)
             others.append(node.when_ready())
         started = await DeferredList(others, fireOnOneErrback=True, consumeErrors=True)

@@ -19,32 +19,37 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import attrs
 from twisted.application.service import IService
 from twisted.python import usage
 
+from ..limits import Limits
 from ..observer import ObserverConfig
+from ..p2p_config import listen_description
+from ..wire.addresses import AddressError, parse_discovery_addr, parse_peer_text
 from ..wire.errors import DecodingError
 from ..wire.shell_types import ChainId
 from .admin import check_admin_endpoint
-from .composition import CONFIG_FILE, DEFAULT_DATA_DIR, DEFAULT_LISTEN, Node, NodeOptions
-from .composition import parse_bootstrap_peer as _parse_bootstrap_peer
+from .composition import Node
 from .config import (
+    CONFIG_FILE,
     DEFAULT_DISCOVERY_PORT,
     MAX_CONNECTIONS_ARGUMENT,
     NETWORKS,
+    AdminSettings,
     ConfigError,
     NodeConfig,
-    P2PSection,
     check,
     connections_limits,
+    default_data_dir,
     load_config_file,
-    parse_discovery_addr,
     peer_table,
     validation_warnings,
 )
 
 #: Where the admin API listens by default (Octez's RPC port, loopback only).
-DEFAULT_ADMIN = "tcp:8732:interface=127.0.0.1"
+DEFAULT_ADMIN_PORT = 8732
+DEFAULT_ADMIN = f"tcp:{DEFAULT_ADMIN_PORT}:interface=127.0.0.1"
 
 
 def _difficulty(value: str) -> float:
@@ -92,7 +97,10 @@ _seconds.coerceDoc = "Positive seconds."  # type: ignore[attr-defined]
 
 
 class Options(usage.Options):
-    """Options of ``twistd tezos-p2p``."""
+    """
+    The options of ``twistd tezos-p2p``, turned into a :class:`NodeConfig`
+    (:meth:`node_config`); errors are ``usage.UsageError``.
+    """
 
     synopsis = "[options]"
     longdesc = (
@@ -136,8 +144,8 @@ class Options(usage.Options):
             "data-dir",
             "d",
             None,
-            f"Data directory: identity.json, peers.json, config.json (default: "
-            f"{DEFAULT_DATA_DIR}, or the data-dir of the configuration file).",
+            "Data directory: identity.json, peers.json, config.json, lock (default: "
+            "~/.tezos-p2p, or the data-dir of the configuration file).",
         ],
         [
             "config-file",
@@ -254,14 +262,12 @@ class Options(usage.Options):
         self.warnings: list[str] = []
 
     def opt_listen(self, description: str) -> None:
-        """Listen on an endpoint string, e.g. tcp:9732 (repeatable; default: the configuration file's listen-addr, else tcp:9732)."""  # noqa: E501
-        from twisted.internet.endpoints import serverFromString
-
+        """Listen on an endpoint string (tcp:9732:interface=127.0.0.1) or ADDR:PORT (127.0.0.1:9732, [::]:9732); repeatable (default: the configuration file's listen-addr, else [::]:9732, every address)."""  # noqa: E501
         try:
-            # parse only: the endpoint is built again on the real reactor
-            serverFromString(None, description)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise usage.UsageError(f"invalid endpoint {description!r}: {exc}") from exc
+            # checked (and names resolved) now; the endpoint is built on the real reactor
+            listen_description(description)
+        except ValueError as exc:
+            raise usage.UsageError(str(exc)) from exc
         self["listen"].append(description)
 
     def opt_admin(self, description: str) -> None:
@@ -277,79 +283,91 @@ class Options(usage.Options):
     def opt_peer(self, point: str) -> None:
         """A bootstrap peer HOST[:PORT][#PEER_ID], trusted and dialled first (repeatable; added to the configuration file's)."""  # noqa: E501
         try:
-            _parse_bootstrap_peer(point)
-        except ValueError as exc:
+            parse_peer_text(point.strip())
+        except AddressError as exc:
             raise usage.UsageError(str(exc)) from exc
         self["peers"].append(point)
 
     def _load_config(self) -> NodeConfig:
         path = self["config-file"]
         if path is None:
-            data_dir = self["data-dir"] or DEFAULT_DATA_DIR
+            data_dir = self["data-dir"] or default_data_dir()
             default = os.path.join(data_dir, CONFIG_FILE)
             if not os.path.exists(default):
-                # no file: Octez's defaults, but our own listening endpoint
                 self.config_path = None
-                return NodeConfig(p2p=P2PSection(listen_addr=None))
+                return NodeConfig()
             path = default
         self.config_path = path
         try:
             return load_config_file(path)
         except ConfigError as exc:
             raise usage.UsageError(f"{path}: {exc}") from exc
-        except OSError as exc:
-            raise usage.UsageError(f"cannot read {path}: {exc.strerror}") from exc
 
     def postOptions(self) -> None:
-        config = self.config = self._load_config()
+        config = self._load_config()
         if self["network"] is not None:
             if self["network"] not in NETWORKS:
                 raise usage.UsageError(
                     f"unknown network {self['network']!r} (known: {', '.join(NETWORKS)})"
                 )
-            config = self.config = NodeConfig(
-                data_dir=config.data_dir,
-                network=NETWORKS[self["network"]],
-                p2p=config.p2p,
-                disable_config_validation=config.disable_config_validation,
-                raw=config.raw,
-            )
+            config = attrs.evolve(config, network=NETWORKS[self["network"]])
         try:
+            config = self._derive(config)
             check(config)
-            self.node = self._node_options(config)
-        except ConfigError as exc:
+        except ValueError as exc:  # ConfigError, a limit Limits refuses
             raise usage.UsageError(str(exc)) from exc
-        except ValueError as exc:
-            raise usage.UsageError(str(exc)) from exc
+        self.config = config
         self.warnings = validation_warnings(config)
 
-    def _node_options(self, config: NodeConfig) -> NodeOptions:
-        overrides: dict[str, Any] = {}
+    def _derive(self, config: NodeConfig) -> NodeConfig:
+        """The configuration file's tree evolved by the command line."""
+        node: dict[str, Any] = {}
+        p2p: dict[str, Any] = {}
         if self["data-dir"] is not None:
-            overrides["data_dir"] = self["data-dir"]
-        if self["listen"]:
-            overrides["listen"] = tuple(self["listen"])
-        bootstrap = () if self["no-bootstrap-peers"] else config.bootstrap_peers
-        overrides["bootstrap_peers"] = tuple(bootstrap) + tuple(self["peers"])
+            node["data_dir"] = self["data-dir"]
         if self["chain-name"] is not None:
-            overrides["chain_name"] = self["chain-name"]
+            node["network"] = attrs.evolve(config.network, chain_name=self["chain-name"])
+        bootstrap = () if self["no-bootstrap-peers"] else config.effective_bootstrap_peers
+        if self["no-bootstrap-peers"] or self["peers"]:
+            node["bootstrap_peers"] = (*bootstrap, *self["peers"])
+        if self["identity-workers"] is not None:
+            node["identity_workers"] = self["identity-workers"]
+        if self["observe"]:
+            node["observe"] = self._observer_config()
+        if not self["no-admin"]:
+            admin = tuple(self["admin"]) or (DEFAULT_ADMIN,)
+            for description in admin:
+                try:
+                    check_admin_endpoint(description, self["admin-allow-public"])
+                except ValueError as exc:
+                    raise usage.UsageError(f"{exc} (--admin-allow-public)") from exc
+            node["admin"] = AdminSettings(endpoints=admin, allow_public=self["admin-allow-public"])
+        if self["listen"]:
+            p2p["listen"] = tuple(self["listen"])
         if self["expected-pow"] is not None:
-            overrides["expected_pow"] = self["expected-pow"]
+            p2p["proof_of_work_target"] = self["expected-pow"]
         if self["advertised-port"] is not None:
-            overrides["advertised_port"] = self["advertised-port"]
-        for flag in ("private-mode", "disable-mempool", "disable-peer-discovery"):
+            p2p["advertised_port"] = self["advertised-port"]
+        for flag in (
+            "private-mode",
+            "disable-mempool",
+            "disable-peer-discovery",
+            "trust-discovered-peers",
+        ):
             if self[flag]:
-                overrides[flag.replace("-", "_")] = True
-        if self["trust-discovered-peers"]:
-            overrides["trust_discovered_peers"] = True
+                p2p[flag.replace("-", "_")] = True
         if self["discovery-addr"] is not None:
-            overrides["discovery"] = parse_discovery_addr(self["discovery-addr"])
+            parse_discovery_addr(self["discovery-addr"])
+            p2p["discovery_addr"] = self["discovery-addr"]
         elif self["discovery"]:
-            overrides["discovery"] = parse_discovery_addr("")
+            p2p["discovery_addr"] = ""
         if self["no-peers-file"]:
-            overrides["peers_file"] = None
-        overrides["peers_file_interval"] = self["peers-file-interval"]
-        overrides["identity_workers"] = self["identity-workers"]
+            p2p["peers_file"] = None
+        p2p["peers_file_interval"] = self["peers-file-interval"]
+        p2p["limits"] = self._limits(config)
+        return attrs.evolve(config, p2p=attrs.evolve(config.p2p, **p2p), **node)
+
+    def _limits(self, config: NodeConfig) -> Limits:
         limits = config.p2p.limits
         if self["connections"] is not None:
             limits = connections_limits(
@@ -373,22 +391,7 @@ class Options(usage.Options):
             changes["maintenance_idle_time"] = None
         if self["disable-p2p-swap"]:
             changes["swap_linger"] = None
-        overrides["limits"] = limits.replace(**changes) if changes else limits
-        overrides["limits"].check()
-        if not self["no-admin"]:
-            admin = tuple(self["admin"]) or (DEFAULT_ADMIN,)
-            for description in admin:
-                try:
-                    check_admin_endpoint(description, self["admin-allow-public"])
-                except ValueError as exc:
-                    raise usage.UsageError(f"{exc} (--admin-allow-public)") from exc
-            overrides["admin"] = admin
-            overrides["admin_public"] = self["admin-allow-public"]
-        if self["observe"]:
-            overrides["observe"] = self._observer_config()
-        if self.config_path is None and "listen" not in overrides:
-            overrides["listen"] = (DEFAULT_LISTEN,)
-        return NodeOptions.from_config(config, **overrides)
+        return limits.replace(**changes) if changes else limits
 
     def _observer_config(self) -> ObserverConfig:
         chain_id = None
@@ -404,9 +407,11 @@ class Options(usage.Options):
             max_operations=self["observe-max-operations"],
         )
 
-    def node_options(self) -> NodeOptions:
-        """The options of the node to run (after :meth:`parseOptions`)."""
-        return self.node
+    def node_config(self) -> NodeConfig:
+        """The configuration of the node to run (after :meth:`parseOptions`)."""
+        if self.config is None:
+            raise RuntimeError("the options are not parsed")
+        return self.config
 
 
 def makeService(config: Options, reactor: Any = None) -> IService:
@@ -420,4 +425,4 @@ def makeService(config: Options, reactor: Any = None) -> IService:
     log = ev.logger("p2p.node")
     for warning in config.warnings:
         log.warn("{warning}", event="config_validation_warning", warning=warning)
-    return Node(reactor, config.node_options())
+    return Node(reactor, config.node_config())
