@@ -71,7 +71,7 @@ class UnitTests(SynchronousTestCase):
     def test_parser(self) -> None:
         args = build_parser().parse_args(["rpc", "patch", "/network/points/x", "{}"])
         self.assertEqual((args.method, args.path, args.body), ("patch", "/network/points/x", "{}"))
-        self.assertEqual(args.endpoint, "http://127.0.0.1:8732")
+        self.assertEqual(args.endpoint, "http://127.0.0.1:8742")
         args = build_parser().parse_args(["kick", "idx", "--wait", "--endpoint", "http://h:1"])
         self.assertEqual((args.peer, args.wait, args.endpoint), ("idx", True, "http://h:1"))
 

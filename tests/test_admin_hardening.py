@@ -257,7 +257,7 @@ class BindingTests(TestCase):
         from twisted.python import usage
 
         from txtezosp2p.node.admin import check_admin_endpoint, is_local_endpoint
-        from txtezosp2p.node.tap import Options
+        from txtezosp2p.node.tap import CommandOptions
 
         for description in BYPASSES:
             with self.subTest(description=description):
@@ -266,7 +266,7 @@ class BindingTests(TestCase):
                     check_admin_endpoint(description)
                 self.assertIn("would be reachable from the network", str(refused.exception))
                 check_admin_endpoint(description, allow_public=True)
-                options = Options()
+                options = CommandOptions()
                 with self.assertRaises(usage.UsageError):
                     options.parseOptions(["-d", self.mktemp(), "--admin", description])
 

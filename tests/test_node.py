@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 from typing import Any, cast
 
@@ -42,7 +43,7 @@ from txtezosp2p.node.composition import (
     resolve_points,
 )
 from txtezosp2p.node.config import NETWORKS, AdminSettings, NodeConfig, P2PSettings
-from txtezosp2p.node.tap import Options, makeService
+from txtezosp2p.node.tap import CommandOptions, Options, makeService
 from txtezosp2p.p2p import P2P
 from txtezosp2p.session import connect_session
 from txtezosp2p.testing import SANDBOX_VERSIONS
@@ -99,7 +100,7 @@ class OptionsTests(SynchronousTestCase):
         os.makedirs(self.data_dir)
 
     def parse(self, *argv: str, data_dir: bool = True) -> NodeConfig:
-        options = Options()
+        options = CommandOptions()
         options.parseOptions([*(["-d", self.data_dir] if data_dir else []), *argv])
         return options.node_config()
 
@@ -123,7 +124,8 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(node.peers_file, os.path.join(self.data_dir, "peers.json"))
         self.assertIsNone(node.p2p.discovery_addr)
         self.assertFalse(node.p2p.private_mode)
-        self.assertEqual(node.admin.endpoints, ("tcp:8732:interface=127.0.0.1",))
+        # not octez-node's RPC port
+        self.assertEqual(node.admin.endpoints, ("tcp:8742:interface=127.0.0.1",))
         self.assertFalse(node.admin.allow_public)
         # one data directory per user, as Octez's ~/.tezos-node
         self.assertEqual(
@@ -147,7 +149,7 @@ class OptionsTests(SynchronousTestCase):
     def test_octez_configuration_file(self) -> None:
         """An Octez node's file is read as is: every p2p setting lands in the node."""
         path = self.write_config(OCTEZ_FILE, "octez.json")
-        options = Options()
+        options = CommandOptions()
         options.parseOptions(["--config-file", path])
         node = options.node_config()
         self.assertEqual(node.data_dir, "/var/lib/tezos/node")
@@ -277,9 +279,25 @@ class OptionsTests(SynchronousTestCase):
             ["--config-file", "/nonexistent/config.json"],
             # validated after the command line, as Octez does: a table below max-connections
             ["--peer-table-size", "100"],
+            ["--listen", "9732"],
         ):
             with self.subTest(argv=argv):
                 self.assertRaises(usage.UsageError, self.parse, *argv)
+
+    def test_octez_habits(self) -> None:
+        """What an Octez operator types: --listen ADDR:PORT, --net-addr, --connections 500."""
+        self.assertEqual(self.parse("--listen", "127.0.0.1:9732").p2p.listen, ("127.0.0.1:9732",))
+        self.assertEqual(self.parse("--net-addr", "[::]:19732").p2p.listen, ("[::]:19732",))
+        self.assertRaises(usage.UsageError, self.parse, "--net-addr", "tcp:1:interface=::1")
+        # the message names a flag that exists, and the flag lifts the bound
+        error = self.assertRaises(usage.UsageError, self.parse, "--connections", "500")
+        self.assertIn("--disable-config-validation", str(error))
+        config = self.parse("--connections", "500", "--disable-config-validation")
+        self.assertEqual(config.p2p.limits.expected_connections, 500)
+        self.assertTrue(config.disable_config_validation)
+        # a missing file is named once
+        error = self.assertRaises(usage.UsageError, self.parse, "--config-file", "nope.json")
+        self.assertEqual(str(error).count("nope.json"), 1, str(error))
 
     def test_invalid_configuration_file(self) -> None:
         for text in (
@@ -329,6 +347,48 @@ class OptionsTests(SynchronousTestCase):
         options.parseOptions(["-d", self.data_dir, "--listen", "tcp:0"])
         service = makeService(options, reactor=MemoryReactorClock())
         self.assertIsInstance(service, Node)
+
+
+class TwistdCommandLineTests(SynchronousTestCase):
+    """A real ``twistd`` process reporting command-line problems."""
+
+    def twistd(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([ROOT, env.get("PYTHONPATH", "")])
+        cwd = os.path.abspath(self.mktemp())
+        os.makedirs(cwd)
+        return subprocess.run(
+            [sys.executable, "-c", TWISTD, *argv],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=cwd,
+            timeout=60,
+        )
+
+    def test_usage_error_is_one_line(self) -> None:
+        """A usage error is its reason on one line, without twistd's usage text."""
+        for argv in (
+            ["--listen", "127.0.0.1:x"],
+            ["--bogus"],
+            ["--config-file", "nope.json"],
+            ["--connections", "500"],
+        ):
+            with self.subTest(argv=argv):
+                done = self.twistd("-n", "--pidfile=", "tezos-p2p", "-d", "node", *argv)
+                self.assertEqual(done.returncode, 1, done.stderr)
+                self.assertEqual(done.stdout, "")
+                [line] = done.stderr.strip().splitlines()
+                self.assertTrue(line.startswith("twistd tezos-p2p: "), line)
+
+    def test_version(self) -> None:
+        """``twistd tezos-p2p --version`` is ours."""
+        from txtezosp2p import __version__
+
+        done = self.twistd("tezos-p2p", "--version")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertTrue(done.stdout.startswith(f"txtezosp2p {__version__} "), done.stdout)
 
 
 class ResolveTests(TestCase):

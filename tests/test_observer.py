@@ -26,7 +26,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from txtezosp2p.limits import Limits
 from txtezosp2p.node import Node, NodeConfig, NodeOptions
 from txtezosp2p.node.metrics import node_registry, register_observer, render
-from txtezosp2p.node.tap import Options
+from txtezosp2p.node.tap import CommandOptions
 from txtezosp2p.observer import DelayHistogram, Observer, ObserverConfig
 from txtezosp2p.p2p import P2P, P2PConfig
 from txtezosp2p.testing import unchecked_identity
@@ -209,7 +209,7 @@ class RecordingTests(SynchronousTestCase):
 
 class OptionsTests(SynchronousTestCase):
     def parse(self, *argv: str) -> NodeConfig:
-        options = Options()
+        options = CommandOptions()
         options.parseOptions(["-d", self.mktemp(), "--no-admin", *argv])
         return options.node_config()
 

@@ -184,14 +184,16 @@ def listen_description(entry: str) -> str:
             f"invalid listening address {entry!r}: a port alone is ambiguous "
             f"(write :{entry} for every address, or tcp:{entry})"
         )
+    address_error = "it holds '='"
     if "=" not in entry:
         try:
             host, port = parse_listen_addr(entry)
-        except AddressError:
-            pass
+        except AddressError as error:
+            address_error = error.reason
         else:
             return listen_endpoint(host, port)
     raise ValueError(
-        f"invalid listening address {entry!r}: {endpoint_error} (expected an endpoint string "
-        f"such as tcp:9732:interface=127.0.0.1, or ADDR:PORT such as 127.0.0.1:9732 or [::]:9732)"
+        f"invalid listening address {entry!r}: neither an endpoint string ({endpoint_error}) "
+        f"nor ADDR:PORT ({address_error}); for example tcp:9732:interface=127.0.0.1, "
+        f"127.0.0.1:9732 or [::]:9732"
     )

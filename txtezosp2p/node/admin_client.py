@@ -34,7 +34,7 @@ from ..wire.errors import P2PError
 from ..wire.ids import PeerId, Point
 
 #: Where the node serves its admin API unless told otherwise (``--admin``'s default).
-DEFAULT_ENDPOINT = "http://127.0.0.1:8732"
+DEFAULT_ENDPOINT = "http://127.0.0.1:8742"
 #: Environment variable overriding :data:`DEFAULT_ENDPOINT`.
 ENDPOINT_VARIABLE = "TEZOS_P2P_ADMIN"
 #: Largest response body accepted from the node (a non-streaming one).

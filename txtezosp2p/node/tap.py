@@ -23,6 +23,7 @@ import attrs
 from twisted.application.service import IService
 from twisted.python import usage
 
+from .. import __version__
 from ..limits import Limits
 from ..observer import ObserverConfig
 from ..p2p_config import listen_description
@@ -47,8 +48,9 @@ from .config import (
     validation_warnings,
 )
 
-#: Where the admin API listens by default (Octez's RPC port, loopback only).
-DEFAULT_ADMIN_PORT = 8732
+#: Where the admin API listens by default: loopback only, on a port that
+#: collides neither with octez-node's RPC (8732) nor with its P2P port (9732).
+DEFAULT_ADMIN_PORT = 8742
 DEFAULT_ADMIN = f"tcp:{DEFAULT_ADMIN_PORT}:interface=127.0.0.1"
 
 
@@ -96,7 +98,7 @@ def _seconds(value: str) -> float:
 _seconds.coerceDoc = "Positive seconds."  # type: ignore[attr-defined]
 
 
-class Options(usage.Options):
+class CommandOptions(usage.Options):
     """
     The options of ``twistd tezos-p2p``, turned into a :class:`NodeConfig`
     (:meth:`node_config`); errors are ``usage.UsageError``.
@@ -124,6 +126,11 @@ class Options(usage.Options):
         ["disable-peer-discovery", None, "Neither ask peers for points nor share ours."],
         ["disable-p2p-maintenance", None, "Do not dial or drop connections automatically."],
         ["disable-p2p-swap", None, "Neither propose nor accept connection swaps."],
+        [
+            "disable-config-validation",
+            None,
+            "Skip Octez's configuration checks (only the P2P layer's own checks remain).",
+        ],
         ["no-peers-file", None, "Neither load nor save peers.json."],
         ["no-admin", None, "Do not serve the admin HTTP API."],
         [
@@ -176,7 +183,7 @@ class Options(usage.Options):
             None,
             None,
             "Expected number of connections N: min N/2, max 3N/2, peer tables 8N "
-            f"(at most {MAX_CONNECTIONS_ARGUMENT}).",
+            f"(at most {MAX_CONNECTIONS_ARGUMENT} without --disable-config-validation).",
             _count,
         ],
         [
@@ -261,6 +268,13 @@ class Options(usage.Options):
         self.config_path: str | None = None
         self.warnings: list[str] = []
 
+    def opt_version(self) -> None:
+        """Print the version of txtezosp2p and exit."""
+        from twisted import __version__ as twisted_version
+
+        print(f"txtezosp2p {__version__} (Twisted {twisted_version})")
+        raise SystemExit(0)
+
     def opt_listen(self, description: str) -> None:
         """Listen on an endpoint string (tcp:9732:interface=127.0.0.1) or ADDR:PORT (127.0.0.1:9732, [::]:9732); repeatable (default: the configuration file's listen-addr, else [::]:9732, every address)."""  # noqa: E501
         try:
@@ -270,8 +284,16 @@ class Options(usage.Options):
             raise usage.UsageError(str(exc)) from exc
         self["listen"].append(description)
 
+    def opt_net_addr(self, address: str) -> None:
+        """Octez's --net-addr ADDR:PORT: the same as --listen ADDR:PORT."""
+        try:
+            parse_peer_text(address)
+        except AddressError as exc:
+            raise usage.UsageError(f"--net-addr: {exc}") from exc
+        self.opt_listen(address)
+
     def opt_admin(self, description: str) -> None:
-        """Serve the admin HTTP API on an endpoint string (repeatable; default: tcp:8732:interface=127.0.0.1)."""  # noqa: E501
+        """Serve the admin HTTP API on an endpoint string (repeatable; default: tcp:8742:interface=127.0.0.1)."""  # noqa: E501
         from twisted.internet.endpoints import serverFromString
 
         try:
@@ -299,9 +321,11 @@ class Options(usage.Options):
             path = default
         self.config_path = path
         try:
+            # its messages name the file
             return load_config_file(path)
         except ConfigError as exc:
-            raise usage.UsageError(f"{path}: {exc}") from exc
+            message = str(exc)
+            raise usage.UsageError(message if path in message else f"{path}: {message}") from exc
 
     def postOptions(self) -> None:
         config = self._load_config()
@@ -311,6 +335,8 @@ class Options(usage.Options):
                     f"unknown network {self['network']!r} (known: {', '.join(NETWORKS)})"
                 )
             config = attrs.evolve(config, network=NETWORKS[self["network"]])
+        if self["disable-config-validation"]:
+            config = attrs.evolve(config, disable_config_validation=True)
         try:
             config = self._derive(config)
             check(config)
@@ -412,6 +438,21 @@ class Options(usage.Options):
         if self.config is None:
             raise RuntimeError("the options are not parsed")
         return self.config
+
+
+class Options(CommandOptions):
+    """
+    ``twistd tezos-p2p``'s options: a usage error is one line on standard
+    error and exit status 1, instead of twistd's whole usage text.
+    """
+
+    def parseOptions(self, options: Any = None) -> None:
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as error:
+            raise SystemExit(
+                f"twistd tezos-p2p: {error} (twistd tezos-p2p --help lists the options)"
+            ) from None
 
 
 def makeService(config: Options, reactor: Any = None) -> IService:

@@ -41,7 +41,7 @@ def connections_limits(
         raise ConfigError(
             f"--connections: the number of expected connections is limited to "
             f"{MAX_CONNECTIONS_ARGUMENT}; exceeding it may degrade the performance of the "
-            f"node (disable config validation to override)"
+            f"node (--disable-config-validation overrides it)"
         )
     maximum = 3 * n // 2
     if maximum > UINT16_MAX or (peer_table_size is None and 8 * n > UINT16_MAX):
