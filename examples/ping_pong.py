@@ -21,6 +21,14 @@ from typing import Any
 import attrs
 from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall, react
+from twisted.logger import (
+    FilteringLogObserver,
+    LogLevel,
+    LogLevelFilterPredicate,
+    globalLogBeginner,
+    textFileLogObserver,
+)
+from twisted.python.failure import Failure
 
 from txtezosp2p.connection import P2PConnection
 from txtezosp2p.limits import Limits
@@ -153,19 +161,33 @@ def main(reactor: Any, argv: list[str]) -> Deferred[None]:
     parser.add_argument("--every", type=float, default=3.0, help="seconds between pings")
     args = parser.parse_args(argv)
 
+    # the node's warnings and errors (a start failure among them) on standard error
+    globalLogBeginner.beginLoggingTo(
+        [
+            FilteringLogObserver(
+                textFileLogObserver(sys.stderr),
+                [LogLevelFilterPredicate(defaultLogLevel=LogLevel.warn)],
+            )
+        ],
+        redirectStandardIO=False,
+    )
     app = PingPong()
     node = make_node(reactor, app, data_dir=args.dir, port=args.port, peers=tuple(args.peer))
-    node.startService()
     pinger = LoopingCall(app.ping_all)
     pinger.clock = reactor
+    done: Deferred[None] = Deferred()
 
     def ready(p2p: P2P) -> None:
         app.p2p = p2p
         print(f"node {p2p.peer_id} listening on port {p2p.listening_port}")
         pinger.start(args.every, now=False)
 
-    node.when_ready().addCallback(ready)
-    done: Deferred[None] = Deferred()
+    def failed(failure: Failure) -> None:
+        # the node logged why; end with status 1, without a traceback
+        done.errback(Failure(SystemExit(1)))
+
+    node.when_ready().addCallbacks(ready, failed)
+    node.startService()
 
     def stop() -> Deferred[None]:
         if pinger.running:
@@ -173,7 +195,7 @@ def main(reactor: Any, argv: list[str]) -> Deferred[None]:
         return node.stopService().addCallback(lambda _: None)
 
     reactor.addSystemEventTrigger("before", "shutdown", stop)
-    return done  # never fires: Ctrl-C stops the reactor, which stops the node
+    return done  # fires only if the node cannot start: Ctrl-C stops the reactor and the node
 
 
 if __name__ == "__main__":

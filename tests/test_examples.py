@@ -8,6 +8,9 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
+import socket
+import subprocess
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -21,7 +24,8 @@ from txtezosp2p.node.composition import Node
 from .test_node import free_low_port
 from .test_p2p import eventually
 
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(ROOT, "examples")
 
 
 def load_example(name: str) -> ModuleType:
@@ -65,6 +69,34 @@ class PingPongTests(TestCase):
             self.assertIn("connected to", first.out.getvalue())
 
         return Deferred.fromCoroutine(scenario())
+
+
+class PingPongProcessTests(SynchronousTestCase):
+    def test_busy_port(self) -> None:
+        """
+        On a port in use the script ends with status 1 and the node's reason,
+        without a traceback, with a new data directory and with an existing one.
+        """
+        busy = socket.socket()
+        self.addCleanup(busy.close)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        data_dir = os.path.abspath(self.mktemp())
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([ROOT, env.get("PYTHONPATH", "")])
+        for attempt in ("new data directory", "existing data directory"):
+            with self.subTest(attempt=attempt):
+                done = subprocess.run(
+                    [sys.executable, os.path.join(EXAMPLES, "ping_pong.py"),
+                     "--dir", data_dir, "--port", str(port)],
+                    capture_output=True, text=True, env=env, timeout=60, check=False,
+                )  # fmt: skip
+                self.assertEqual(done.returncode, 1, done.stderr)
+                self.assertIn(f"cannot listen for peers on 127.0.0.1:{port}", done.stderr)
+                self.assertNotIn("Traceback", done.stderr)
+                self.assertNotIn("Unhandled error", done.stderr)
+                self.assertTrue(os.path.exists(os.path.join(data_dir, "identity.json")))
 
 
 class TacTests(SynchronousTestCase):

@@ -9,6 +9,7 @@ cleanly on SIGTERM with its peers file saved.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -37,6 +38,7 @@ from txtezosp2p.identity import IdentityFile
 from txtezosp2p.limits import Limits
 from txtezosp2p.node.composition import (
     Node,
+    NodeStartError,
     listen_endpoint,
     parse_bootstrap_peer,
     parse_peer,
@@ -50,7 +52,7 @@ from txtezosp2p.testing import SANDBOX_VERSIONS
 from txtezosp2p.wire.encoding import MessageEncoding
 from txtezosp2p.wire.ids import Point
 
-from .helpers import IDENTITY_A, IDENTITY_B, debug_events, session_config
+from .helpers import IDENTITY_A, IDENTITY_B, capture_events, debug_events, named, session_config
 from .test_config import OCTEZ_FILE, PEER_ID
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -82,6 +84,33 @@ def free_low_port() -> int:
                 continue
             return port
     raise RuntimeError("no free port below 32768")
+
+
+def free_ports(count: int) -> int:
+    """
+    The first of ``count`` consecutive ports free now on 127.0.0.1, below
+    Linux's ephemeral range (so that no outgoing connection takes one
+    meanwhile), bound as a listening socket binds (``SO_REUSEADDR``).
+    """
+    import random
+
+    rng = random.Random()
+    for _ in range(500):
+        base = rng.randrange(20000, 32000 - count)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return base
+    raise RuntimeError("no block of free ports")
 
 
 class PluginTests(SynchronousTestCase):
@@ -382,6 +411,70 @@ class TwistdCommandLineTests(SynchronousTestCase):
                 [line] = done.stderr.strip().splitlines()
                 self.assertTrue(line.startswith("twistd tezos-p2p: "), line)
 
+    def start_failure(self, *argv: str, data_dir: str | None = None) -> str:
+        """``twistd -n tezos-p2p`` that cannot start: exit status 1, one line on stderr."""
+        data_dir = data_dir or os.path.abspath(self.mktemp())
+        done = self.twistd(
+            "-n", "--pidfile=", "tezos-p2p", "-d", data_dir, "--expected-pow", "0",
+            "--network", "sandbox", "--no-bootstrap-peers", *argv,
+        )  # fmt: skip
+        self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+        [line] = done.stderr.strip().splitlines()
+        self.assertTrue(line.startswith("twistd tezos-p2p: "), line)
+        self.assertNotIn("Traceback", done.stdout)
+        return line
+
+    def busy_port(self) -> int:
+        """A port something else listens on for the rest of the test."""
+        busy = socket.socket()
+        self.addCleanup(busy.close)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port: int = busy.getsockname()[1]
+        return port
+
+    def test_admin_port_in_use(self) -> None:
+        port = self.busy_port()
+        line = self.start_failure(
+            "--admin", f"tcp:{port}:interface=127.0.0.1",
+            "--listen", f"tcp:{free_port()}:interface=127.0.0.1",
+        )  # fmt: skip
+        self.assertIn(f"cannot serve the admin API on 127.0.0.1:{port}: address already", line)
+
+    def test_p2p_port_in_use(self) -> None:
+        port = self.busy_port()
+        line = self.start_failure("--no-admin", "--listen", f"127.0.0.1:{port}")
+        self.assertIn(f"cannot listen for peers on 127.0.0.1:{port}: address already", line)
+
+    def test_data_dir_locked(self) -> None:
+        from .test_lock import held_elsewhere
+
+        data_dir = os.path.abspath(self.mktemp())
+        with held_elsewhere(data_dir) as pid:
+            line = self.start_failure("--no-admin", "--listen", "tcp:0", data_dir=data_dir)
+        self.assertIn(f"data directory {data_dir} is locked by process {pid}", line)
+
+    def test_bad_identity(self) -> None:
+        """Empty, corrupt, mismatched or weak identity.json: one line naming the file."""
+        mismatched = {**IDENTITY_A.to_json(), "peer_id": str(IDENTITY_B.peer_id)}
+        for text, expected, argv in (
+            ("", "identity.json is empty", ()),
+            ("{not json", "identity.json is not valid JSON", ()),
+            ('{"peer_id": 1}', "identity.json: missing or invalid field", ()),
+            (json.dumps(mismatched), "is not the hash of the public key", ()),
+            (json.dumps(IDENTITY_A.to_json()), "does not reach the expected difficulty 60",
+             ("--expected-pow", "60")),
+        ):  # fmt: skip
+            with self.subTest(expected=expected):
+                data_dir = os.path.abspath(self.mktemp())
+                os.makedirs(data_dir)
+                with open(os.path.join(data_dir, "identity.json"), "w") as handle:
+                    handle.write(text)
+                line = self.start_failure(
+                    "--no-admin", "--listen", "tcp:0", *argv, data_dir=data_dir
+                )
+                self.assertIn(expected, line)
+
     def test_version(self) -> None:
         """``twistd tezos-p2p --version`` is ours."""
         from txtezosp2p import __version__
@@ -389,6 +482,34 @@ class TwistdCommandLineTests(SynchronousTestCase):
         done = self.twistd("tezos-p2p", "--version")
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertTrue(done.stdout.startswith(f"txtezosp2p {__version__} "), done.stdout)
+
+
+class StartFailureTests(SynchronousTestCase):
+    """What twistd's service does when its node cannot start (the process tests run it for real)."""
+
+    def test_stops_the_reactor_and_sets_the_status(self) -> None:
+        from twisted.internet.testing import MemoryReactorClock
+
+        from txtezosp2p.node.lock import DataDirLock
+        from txtezosp2p.node.tap import ExitStatus, stop_on_start_failure
+
+        data_dir = os.path.abspath(self.mktemp())
+        holder = DataDirLock(data_dir)
+        holder.acquire()
+        self.addCleanup(holder.release)
+        reactor = MemoryReactorClock()
+        node = Node(reactor, NodeConfig(data_dir=data_dir))
+        registered: list[object] = []
+        status = ExitStatus(registered.append)
+        stderr = io.StringIO()
+        stop_on_start_failure(node, reactor, stderr, status)
+        node.startService()
+        [line] = stderr.getvalue().splitlines()
+        self.assertTrue(line.startswith("twistd tezos-p2p: data directory "), line)
+        self.assertEqual(status.status, 1)
+        self.assertEqual(len(registered), 1)
+        # the reactor is not running yet (twistd starts services first): stopped once it runs
+        self.assertEqual(reactor.whenRunningHooks, [(reactor.stop, (), {})])
 
 
 class ResolveTests(TestCase):
@@ -513,8 +634,56 @@ class NodeOverTCPTests(TestCase):
             node = Node(self.reactor, options, clock=self.clock)
             await self.start(node)
             self.assertEqual(
-                sorted(os.listdir(options.data_directory)), ["identity.json", "unrelated.tmp"]
+                sorted(os.listdir(options.data_directory)),
+                ["identity.json", "lock", "unrelated.tmp"],
             )
+
+        return Deferred.fromCoroutine(scenario())
+
+    def test_data_dir_locked_in_process(self) -> Deferred[None]:
+        """
+        A second node on a data directory in use fails to start, saying why,
+        and starts no service; once the first stops, the directory is free.
+        """
+
+        async def scenario() -> None:
+            events = capture_events(self)
+            config = self.options()
+            IdentityFile.in_directory(config.data_directory).save(IDENTITY_A)
+            first = Node(self.reactor, config, clock=self.clock)
+            await self.start(first)
+            second = Node(self.reactor, config, clock=self.clock)
+            second.startService()
+            error = await self.assertFailure(second.when_ready(), NodeStartError)
+            self.assertIn("is locked by process", str(error))
+            self.assertIsNone(second.p2p)
+            self.assertFalse(second.running)
+            # a late caller hears the same
+            late = await self.assertFailure(second.when_ready(), NodeStartError)
+            self.assertIs(late, error)
+            [critical] = [e for e in named(events, "activate_layer") if "reason" in e]
+            self.assertIn("is locked by process", critical["reason"])
+            await second.stopService()
+            await first.stopService()
+            third = Node(self.reactor, config, clock=self.clock)
+            await self.start(third)
+
+        return Deferred.fromCoroutine(scenario())
+
+    def test_start_message_has_the_real_port(self) -> Deferred[None]:
+        """The start message gives the port listened on, and the advertised one apart."""
+
+        async def scenario() -> None:
+            events = capture_events(self)
+            config = self.options(advertised_port=31790)
+            IdentityFile.in_directory(config.data_directory).save(IDENTITY_A)
+            p2p = await self.start(Node(self.reactor, config, clock=self.clock))
+            [port] = p2p.bound_ports
+            self.assertNotEqual(port, 31790)
+            [running] = named(events, "activate_network")[-1:]
+            self.assertEqual(running["ports"], [port])
+            self.assertEqual(running["advertised_port"], 31790)
+            self.assertIn(f"listening on port {port}, advertising port 31790", running["where"])
 
         return Deferred.fromCoroutine(scenario())
 

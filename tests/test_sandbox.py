@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import os
 import signal
+import socket
+import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -168,3 +170,36 @@ class SandboxCommandTests(TestCase):
                 self.assertTrue(os.path.exists(peers))
 
         return Deferred.fromCoroutine(scenario())
+
+    def test_busy_port(self) -> None:
+        """
+        A node's port in use: one line on standard error naming the node and
+        the option to change, status 1, no traceback.
+        """
+        from .test_node import free_ports
+
+        first = free_ports(2)  # below the ephemeral range: node 0's, then the busy one
+        port = first + 1
+        busy = socket.socket()
+        self.addCleanup(busy.close)
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        base = os.path.abspath(self.mktemp())
+        env: dict[str, Any] = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([ROOT, env.get("PYTHONPATH", "")])
+        done = subprocess.run(
+            [sys.executable, "-m", "txtezosp2p.node.cli", "sandbox", "--nodes", "2",
+             "--base-port", str(port - 1), "--dir", base],
+            capture_output=True, text=True, env=env, timeout=60, check=False,
+        )  # fmt: skip
+        self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+        [line] = done.stderr.strip().splitlines()
+        self.assertEqual(
+            line,
+            f"tezos-p2p: the sandbox could not start: node 1: cannot listen for peers on "
+            f"127.0.0.1:{port}: address already in use (--base-port chooses other ports)",
+        )
+        self.assertNotIn("Traceback", done.stdout)
+        with open(os.path.join(base, "sandbox.log")) as handle:
+            self.assertIn("node could not start", handle.read())

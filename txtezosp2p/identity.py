@@ -159,11 +159,17 @@ class IdentityFile:
             raise IdentityFileError(f"cannot read {self.path}: {exc.strerror}") from exc
         if len(data) > MAX_IDENTITY_FILE_SIZE:
             raise IdentityFileError(f"{self.path} is too large for an identity file")
+        if not data.strip():
+            raise IdentityFileError(f"{self.path} is empty")
         try:
             value = json.loads(data)
         except ValueError as exc:
             raise IdentityFileError(f"{self.path} is not valid JSON: {exc}") from exc
-        return Identity.from_json(value)
+        try:
+            return Identity.from_json(value)
+        except (IdentityFileError, IdentityMismatch, IdentityKeysMismatch) as exc:
+            # the same error, naming the file
+            raise type(exc)(f"{self.path}: {exc}") from None
 
     def save(self, identity: object, overwrite: bool = False) -> None:
         if not isinstance(identity, Identity):

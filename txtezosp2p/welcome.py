@@ -31,6 +31,7 @@ from typing import Any
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, FirstError, succeed
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStreamServerEndpoint
 from twisted.python.failure import Failure
 
@@ -162,6 +163,14 @@ class EndpointListener(Service):
         _log.info("listening on {address}", event=ev.ACTIVATE_NETWORK, address=str(port.getHost()))
 
     def log_failure(self, failure: Failure) -> None:
+        if failure.check(CannotListenError):  # an operator's problem, not a bug: no traceback
+            _log.error(
+                "failed to open listening socket {description}: {reason}",
+                event="incoming_error",
+                description=self.description,
+                reason=failure.getErrorMessage(),
+            )
+            return
         _log.failure(
             "failed to open listening socket {description}",
             failure,

@@ -35,8 +35,8 @@ from typing import Any
 
 import attrs
 from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred, DeferredList, succeed
-from twisted.internet.interfaces import IReactorCore
+from twisted.internet.defer import CancelledError, Deferred, DeferredList, fail, succeed
+from twisted.internet.error import CannotListenError
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 
@@ -52,12 +52,13 @@ from ..pool import PeerMetaConfig
 from ..pool_state import ReconnectionConfig
 from ..wire.addresses import DEFAULT_LISTEN_ADDR, DEFAULT_P2P_PORT, parse_peer_text
 from ..wire.encoding import MessageEncoding, MetadataConfig, raw_message_encodings
-from ..wire.errors import ConnectionClosed
+from ..wire.errors import ConnectionClosed, IdentityError, IdentityFileError
 from ..wire.ids import PeerId, Point
 from ..wire.shell import shell_message_encodings
 from ..wire.versions import MAINNET, Versions
 from .admin import AdminService
 from .config import NETWORKS, PEERS_FILE, AdminSettings, NodeConfig
+from .lock import DataDirLock, DataDirLocked
 from .metrics import register_observer
 from .observer_api import mount_observer
 
@@ -187,6 +188,29 @@ def resolve_points(
     return resolving.addCallback(lambda found: literal + [p for p in found if p not in literal])
 
 
+class NodeStartError(Exception):
+    """
+    Why a node cannot start, in one line for its operator: ``reason``, then
+    ``hint`` (which ``twistd tezos-p2p`` option helps) in parentheses.
+    """
+
+    def __init__(self, reason: str, hint: str | None = None) -> None:
+        super().__init__(f"{reason} ({hint})" if hint else reason)
+        self.reason = reason
+        self.hint = hint
+
+
+def _listen_reason(error: CannotListenError) -> str:
+    """``ADDR:PORT: reason`` of a listening failure."""
+    reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
+    return f"{error.interface or '*'}:{error.port}: {reason.lower()}"
+
+
+def _os_reason(data_dir: str, error: OSError) -> str:
+    where = error.filename if error.filename is not None else data_dir
+    return f"cannot use {where}: {(error.strerror or str(error)).lower()}"
+
+
 ConnectionHook = Callable[[P2P, P2PConnection], None]
 
 
@@ -247,33 +271,72 @@ class Node(MultiService):
             if self.admin is not None:
                 mount_observer(self.admin.resource, self.observer)
                 register_observer(self.admin.resource.registry, self.observer)
+        #: The data directory's lock, held while the node runs.
+        self.lock = DataDirLock(config.data_directory)
+        #: Why the node could not start, once it is known.
+        self.failure: Failure | None = None
         self._starting: Deferred[P2P] | None = None
         self._waiters: list[Deferred[P2P]] = []
 
     # -- lifecycle -----------------------------------------------------------
 
     def startService(self) -> None:
-        super().startService()
         _log.info(
             "starting node (data directory {data_dir}, compiled modules {backend})",
             event=ev.ACTIVATE_LAYER,
             data_dir=os.path.abspath(self.config.data_directory),
             backend=", ".join(f"{k}: {v}" for k, v in _backend.describe().items()),
         )
+        try:
+            self.lock.acquire()
+        except DataDirLocked as error:
+            self._fail_early(NodeStartError(error.reason, error.hint))
+            return
+        except OSError as error:
+            self._fail_early(NodeStartError(_os_reason(self.config.data_directory, error)))
+            return
+        super().startService()
         self._starting = Deferred.fromCoroutine(self._start())
         self._starting.addCallbacks(self._started, self._start_failed)
+
+    def _fail_early(self, error: NodeStartError) -> None:
+        """A start refused before any service runs (the data directory is locked)."""
+        self._starting = fail(error)
+        self._starting.addErrback(self._start_failed)
 
     async def _start(self) -> P2P:
         if self.admin is not None:
             # an admin endpoint that cannot listen stops the node before it
             # joins the network, as Octez's RPC server does
-            await self.admin.when_listening()
-        identity = await self._load_identity()
+            try:
+                await self.admin.when_listening()
+            except CannotListenError as error:
+                raise NodeStartError(
+                    f"cannot serve the admin API on {_listen_reason(error)}",
+                    "--admin chooses another endpoint, --no-admin serves none",
+                ) from None
+        try:
+            identity = await self._load_identity()
+        except (IdentityError, IdentityFileError) as error:
+            raise NodeStartError(str(error)) from None
+        except OSError as error:
+            raise NodeStartError(_os_reason(self.config.data_directory, error)) from None
         self.identity = identity
         trusted = await resolve_points(self.reactor, self.config.effective_bootstrap_peers)
-        p2p = self.p2p = self._build(identity, trusted)
+        try:
+            p2p = self.p2p = self._build(identity, trusted)
+        except ValueError as error:  # a listening address that does not resolve
+            raise NodeStartError(str(error)) from None
+        except OSError as error:
+            raise NodeStartError(_os_reason(self.config.data_directory, error)) from None
         p2p.setServiceParent(self)
-        await p2p.activate()
+        try:
+            await p2p.activate()
+        except CannotListenError as error:
+            raise NodeStartError(
+                f"cannot listen for peers on {_listen_reason(error)}",
+                "--listen chooses another address",
+            ) from None
         return p2p
 
     def _build(self, identity: Identity, trusted: list[tuple[Point, PeerId | None]]) -> P2P:
@@ -305,6 +368,14 @@ class Node(MultiService):
         store.remove_stale_temp_files()
         if store.exists():
             identity = store.load()
+            target = self.config.p2p.proof_of_work_target
+            if not identity.check(target):
+                # Octez's Node_identity_file.Insufficient_proof_of_work
+                raise IdentityError(
+                    f"{store.path}: the identity's proof of work does not reach the expected "
+                    f"difficulty {target:g} (mine a new one with tezos-p2p identity generate "
+                    f"--force --target {target:g}, or lower --expected-pow)"
+                )
             _log.info(
                 "identity {peer_id} loaded from {path}",
                 event=ev.IDENTITY_LOADED,
@@ -338,43 +409,61 @@ class Node(MultiService):
         return mining.addCallback(generated)
 
     def _started(self, p2p: P2P) -> None:
+        bound = p2p.bound_ports
+        advertised = p2p.listening_port
+        where = f"listening on port {', '.join(map(str, bound))}" if bound else "not listening"
+        if advertised is not None and advertised not in bound:
+            where += f", advertising port {advertised}"
         _log.info(
-            "node {peer_id} running, listening on port {port}",
+            "node {peer_id} running, {where}",
             event=ev.ACTIVATE_NETWORK,
             peer_id=str(p2p.peer_id),
-            port=p2p.listening_port,
+            where=where,
+            ports=bound,
+            advertised_port=advertised,
         )
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             waiter.callback(p2p)
 
     def _start_failed(self, failure: Failure) -> None:
+        self.failure = failure
         waiters, self._waiters = self._waiters, []
-        from twisted.internet.defer import CancelledError
-
-        if failure.check(CancelledError):
-            for waiter in waiters:
-                waiter.errback(failure)
-            return
-        _log.failure("node could not start", failure, event=ev.ACTIVATE_LAYER)
+        if not failure.check(CancelledError):
+            if failure.check(NodeStartError):
+                _log.critical(
+                    "node could not start: {reason}",
+                    event=ev.ACTIVATE_LAYER,
+                    reason=failure.getErrorMessage(),
+                )
+            else:  # a bug: the traceback helps
+                _log.failure("node could not start", failure, event=ev.ACTIVATE_LAYER)
         for waiter in waiters:
             waiter.errback(failure)
-        if IReactorCore.providedBy(self.reactor) and self.reactor.running:
-            self.reactor.stop()
 
     def when_ready(self) -> Deferred[P2P]:
         """Fires with the P2P layer once it listens (fails if the node cannot start)."""
-        waiter: Deferred[P2P] = Deferred()
+        if self.failure is not None:
+            return fail(self.failure)
         if self._starting is not None and self._starting.called and self.p2p is not None:
-            waiter.callback(self.p2p)
-        else:
-            self._waiters.append(waiter)
+            return succeed(self.p2p)
+        waiter: Deferred[P2P] = Deferred()
+        self._waiters.append(waiter)
         return waiter
 
     def stopService(self) -> Deferred[None]:
         if self._starting is not None and not self._starting.called:
             self._starting.cancel()
+        if not self.running:
+            self.lock.release()
+            return succeed(None)
         stopped: Deferred[None] = super().stopService()
+
+        def release(result: object) -> object:
+            self.lock.release()
+            return result
+
+        stopped.addBoth(release)
         return stopped
 
     # -- connections ---------------------------------------------------------
@@ -422,6 +511,7 @@ __all__ = [
     "Node",
     "NodeConfig",
     "NodeOptions",
+    "NodeStartError",
     "listen_endpoint",
     "parse_bootstrap_peer",
     "parse_peer",

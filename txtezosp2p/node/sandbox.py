@@ -24,15 +24,17 @@ from typing import Any, TextIO
 
 import attrs
 from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred, DeferredList, FirstError
 from twisted.internet.task import LoopingCall
+from twisted.logger import globalLogBeginner, textFileLogObserver
+from twisted.python.failure import Failure
 
 from .. import _events as ev
 from ..limits import Limits
 from ..p2p import P2P
 from ..wire.ids import Point
 from .admin_client import format_bytes
-from .composition import Node
+from .composition import Node, NodeStartError
 from .config import NETWORKS, NODE_P2P, AdminSettings, NodeConfig, connections_limits
 
 _log = ev.logger("p2p.sandbox")
@@ -63,6 +65,15 @@ class SandboxOptions:
             wanted = max(1, min(self.nodes - 1, 8))
         base = Limits(maintenance_idle_time=self.maintenance_idle_time)
         return connections_limits(wanted, base)
+
+
+def _first_error(failure: Failure) -> Failure:
+    """The node's own failure, not ``DeferredList``'s ``FirstError`` around it."""
+    error = failure.value
+    if isinstance(error, FirstError):
+        sub: Failure = error.subFailure
+        return sub
+    return failure
 
 
 class Sandbox(MultiService):
@@ -107,15 +118,32 @@ class Sandbox(MultiService):
     async def _start(self) -> list[P2P]:
         first = Node(self.reactor, self._node_config(0, ()), clock=self.clock)
         self._add(first)
-        bootstrap_p2p = await first.when_ready()
+        bootstrap_p2p = await self._ready_or_fail(0, first)
         bootstrap = [Point("127.0.0.1", bootstrap_p2p.listening_port or 0).to_text()]
         others = []
         for index in range(1, self.options.nodes):
             node = Node(self.reactor, self._node_config(index, bootstrap), clock=self.clock)
             self._add(node)
-            others.append(node.when_ready())
-        started = await DeferredList(others, fireOnOneErrback=True, consumeErrors=True)
+            others.append(self._ready_or_fail(index, node))
+        started = await DeferredList(others, fireOnOneErrback=True, consumeErrors=True).addErrback(
+            _first_error
+        )
         return [bootstrap_p2p, *(p2p for _, p2p in started)]
+
+    def _ready_or_fail(self, index: int, node: Node) -> Deferred[P2P]:
+        """``node.when_ready()``, its failure naming the node and the sandbox's options."""
+
+        def failed(failure: Failure) -> Failure:
+            error = failure.value
+            if isinstance(error, NodeStartError):
+                hint = "--base-port" if "listen for peers" in error.reason else None
+                hint = "--admin-base-port" if "admin API" in error.reason else hint
+                if hint is not None:
+                    hint = f"{hint} chooses other ports"
+                return Failure(NodeStartError(f"node {index}: {error.reason}", hint))
+            return failure
+
+        return node.when_ready().addErrback(failed)
 
     def _add(self, node: Node) -> None:
         self.nodes.append(node)
@@ -216,12 +244,17 @@ def run(options: SandboxOptions, out: TextIO | None = None) -> int:
 
     stream = out or sys.stdout
     sandbox = Sandbox(reactor, options)
+    # every node's log in one file: the terminal shows the table and our own messages
+    os.makedirs(sandbox.base_dir, exist_ok=True)
+    log_file = open(os.path.join(sandbox.base_dir, "sandbox.log"), "a")  # noqa: SIM115
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(log_file)], redirectStandardIO=False)
     printer = TablePrinter(sandbox, stream, reactor, options.interval)
     outcome = {"status": 0}
 
     def ready(_: object) -> None:
         stream.write(
-            f"{options.nodes} nodes on 127.0.0.1, data in {sandbox.base_dir}; Ctrl-C stops\n"
+            f"{options.nodes} nodes on 127.0.0.1, data and sandbox.log in {sandbox.base_dir}; "
+            f"Ctrl-C stops\n"
         )
         for index, url in enumerate(sandbox.admin_urls()):
             if url is not None:
@@ -229,8 +262,9 @@ def run(options: SandboxOptions, out: TextIO | None = None) -> int:
         stream.flush()
         printer.start()
 
-    def failed(failure: Any) -> None:
-        stream.write(f"tezos-p2p: the sandbox could not start: {failure.getErrorMessage()}\n")
+    def failed(failure: Failure) -> None:
+        sys.stderr.write(f"tezos-p2p: the sandbox could not start: {failure.getErrorMessage()}\n")
+        sys.stderr.flush()
         outcome["status"] = 1
         reactor.stop()
 

@@ -16,12 +16,17 @@ the global reactor, and only when none is passed in.
 
 from __future__ import annotations
 
+import atexit
 import os
-from typing import Any
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
 
 import attrs
 from twisted.application.service import IService
+from twisted.internet.defer import CancelledError
 from twisted.python import usage
+from twisted.python.failure import Failure
 
 from .. import __version__
 from ..limits import Limits
@@ -31,7 +36,7 @@ from ..wire.addresses import AddressError, parse_discovery_addr, parse_peer_text
 from ..wire.errors import DecodingError
 from ..wire.shell_types import ChainId
 from .admin import check_admin_endpoint
-from .composition import Node
+from .composition import Node, NodeStartError
 from .config import (
     CONFIG_FILE,
     DEFAULT_DISCOVERY_PORT,
@@ -455,8 +460,71 @@ class Options(CommandOptions):
             ) from None
 
 
+class ExitStatus:
+    """
+    The status twistd's process ends with.  twistd always exits 0 after its
+    reactor stops; a node that could not start must end non-zero, so the
+    status is set at the very end of the interpreter's exit (after twistd
+    removed its pid file and flushed its log).
+    """
+
+    def __init__(self, register: Callable[[Callable[[], None]], object] = atexit.register) -> None:
+        self.status = 0
+        self._register = register
+        self._registered = False
+
+    def fail(self, status: int = 1) -> None:
+        self.status = status
+        if not self._registered:
+            self._registered = True
+            self._register(self._exit)
+
+    def _exit(self) -> None:  # pragma: no cover - runs as the interpreter exits
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(self.status)
+
+
+def stop_on_start_failure(
+    node: Node, reactor: Any, stderr: TextIO | None, exit_status: ExitStatus | None
+) -> None:
+    """
+    When ``node`` cannot start: its reason on one line of ``stderr`` (the
+    log has it too), the reactor stopped (now, or as soon as it runs), and
+    the process's exit status set to 1.
+    """
+
+    def failed(failure: Failure) -> None:
+        if failure.check(CancelledError):
+            return
+        reason = failure.getErrorMessage() if failure.check(NodeStartError) else repr(failure.value)
+        if stderr is not None:
+            try:
+                stderr.write(f"twistd tezos-p2p: {reason}\n")
+                stderr.flush()
+            except (OSError, ValueError):  # pragma: no cover - a daemon's closed descriptor
+                pass
+        if exit_status is not None:
+            exit_status.fail()
+        if reactor.running:
+            reactor.stop()
+        else:
+            reactor.callWhenRunning(reactor.stop)
+
+    node.when_ready().addErrback(failed)
+
+
 def makeService(config: Options, reactor: Any = None) -> IService:
-    """Build the node service; the global reactor is used only when none is given."""
+    """
+    Build the node service; the global reactor is used only when none is
+    given.  Under twistd (the global reactor), a node that cannot start ends
+    the process with its reason on standard error and exit status 1.
+    """
+    under_twistd = reactor is None
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
@@ -466,4 +534,8 @@ def makeService(config: Options, reactor: Any = None) -> IService:
     log = ev.logger("p2p.node")
     for warning in config.warnings:
         log.warn("{warning}", event="config_validation_warning", warning=warning)
-    return Node(reactor, config.node_config())
+    node = Node(reactor, config.node_config())
+    if under_twistd:
+        # twistd redirects sys.stderr to its log; the terminal is the original one
+        stop_on_start_failure(node, reactor, sys.__stderr__, ExitStatus())
+    return node
