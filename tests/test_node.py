@@ -818,6 +818,8 @@ class TwistdTests(TestCase):
                 "--listen", f"tcp:{port}:interface=127.0.0.1",
                 "--no-bootstrap-peers", "--expected-pow", "8", "--no-admin",
                 "--chain-name", "SANDBOXED_TEZOS",
+                # a peer that refuses: dials go on in the background
+                "--peer", f"127.0.0.1:{free_port()}",
             ]  # fmt: skip
             process = reactor.spawnProcess(child, sys.executable, argv, env=env, path=data_dir)
             try:
@@ -846,6 +848,12 @@ class TwistdTests(TestCase):
             for step in ("Received SIGTERM", "pool destroyed", "stopping the IO scheduler"):
                 self.assertIn(step, output)
             self.assertIn("Server Shut Down", output)
+            # a quiet log: addresses as text, no debug lines, none of Twisted's chatter
+            self.assertIn(f"listening on 127.0.0.1:{port}", output)
+            self.assertNotIn("#debug]", output)
+            for chatter in ("Starting factory", "starting on", "IPv4Address("):
+                self.assertNotIn(chatter, output)
+            self.assertNotRegex(output, r"Port \d+ Closed")
             with open(os.path.join(data_dir, "peers.json")) as handle:
                 saved = json.load(handle)
             self.assertIn(str(IDENTITY_B.peer_id), [entry["peer_id"] for entry in saved])

@@ -36,6 +36,7 @@ from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStrea
 from twisted.python.failure import Failure
 
 from . import _events as ev
+from .wire.ids import Point
 
 _log = ev.logger("p2p.welcome")
 _fd_log = ev.logger("p2p.fd")
@@ -160,7 +161,8 @@ class EndpointListener(Service):
         return failure
 
     def log_listening(self, port: IListeningPort) -> None:
-        _log.info("listening on {address}", event=ev.ACTIVATE_NETWORK, address=str(port.getHost()))
+        address = address_text(port.getHost())
+        _log.info("listening on {address}", event=ev.ACTIVATE_NETWORK, address=address)
 
     def log_failure(self, failure: Failure) -> None:
         if failure.check(CannotListenError):  # an operator's problem, not a bug: no traceback
@@ -186,6 +188,18 @@ class EndpointListener(Service):
         if self.listening is not None and not self.listening.called:
             self.listening.cancel()
         return None
+
+
+def address_text(address: object) -> str:
+    """A listening address as text: ``127.0.0.1:9732``, ``[::]:9732``, or a UNIX path's own text."""
+    host, port = getattr(address, "host", None), getattr(address, "port", None)
+    if isinstance(host, str) and isinstance(port, int):
+        try:
+            return Point(host, port).to_text()
+        except ValueError:
+            pass
+    name = getattr(address, "name", None)
+    return name.decode(errors="replace") if isinstance(name, bytes) else str(name or address)
 
 
 def when_all_listening(

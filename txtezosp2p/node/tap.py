@@ -29,6 +29,7 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 
 from .. import __version__
+from .. import log as log_level
 from ..limits import Limits
 from ..observer import ObserverConfig
 from ..p2p_config import listen_description
@@ -52,6 +53,7 @@ from .config import (
     peer_table,
     validation_warnings,
 )
+from .logs import LEVELS, policy_observer, with_log_policy
 
 #: Where the admin API listens by default: loopback only, on a port that
 #: collides neither with octez-node's RPC (8732) nor with its P2P port (9732).
@@ -101,6 +103,15 @@ def _seconds(value: str) -> float:
 
 
 _seconds.coerceDoc = "Positive seconds."  # type: ignore[attr-defined]
+
+
+def _log_level(value: str) -> str:
+    if value not in LEVELS:
+        raise ValueError(f"a log level is one of {', '.join(LEVELS)}")
+    return value
+
+
+_log_level.coerceDoc = "One of debug, info, warn, error."  # type: ignore[attr-defined]
 
 
 class CommandOptions(usage.Options):
@@ -255,6 +266,14 @@ class CommandOptions(usage.Options):
         ],
         ["observe-max-blocks", None, 1000, "Block sightings kept at most", int],
         ["observe-max-operations", None, 5000, "Operation sightings kept at most", int],
+        [
+            "log-level",
+            None,
+            "info",
+            "Lowest level of the node's events in twistd's log: debug, info, warn or error "
+            "(Twisted's own chatter is left out; see docs/operating.md).",
+            _log_level,
+        ],
         [
             "identity-workers",
             None,
@@ -535,7 +554,11 @@ def makeService(config: Options, reactor: Any = None) -> IService:
     for warning in config.warnings:
         log.warn("{warning}", event="config_validation_warning", warning=warning)
     node = Node(reactor, config.node_config())
-    if under_twistd:
-        # twistd redirects sys.stderr to its log; the terminal is the original one
-        stop_on_start_failure(node, reactor, sys.__stderr__, ExitStatus())
-    return node
+    if not under_twistd:
+        return node
+    # twistd redirects sys.stderr to its log; the terminal is the original one
+    stop_on_start_failure(node, reactor, sys.__stderr__, ExitStatus())
+    level = LEVELS[config["log-level"]]
+    # the library builds no event below its level (txtezosp2p.log): --log-level debug raises it
+    log_level.set_level(level)
+    return with_log_policy(node, policy_observer(getattr(config, "parent", None), level))

@@ -22,7 +22,7 @@ from twisted.web.server import Site
 
 from ... import _events as ev
 from ...p2p import P2P, FakedP2P
-from ...welcome import EndpointListener, when_all_listening
+from ...welcome import EndpointListener, address_text, when_all_listening
 from .bodies import AdminRequest
 from .endpoints import check_admin_endpoint
 from .network import AdminResource
@@ -32,7 +32,9 @@ _log = ev.logger("p2p.admin")
 
 class _AdminListener(EndpointListener):
     def log_listening(self, port: IListeningPort) -> None:
-        _log.info("admin API on {address}", event="admin_listening", address=str(port.getHost()))
+        _log.info(
+            "admin API on {address}", event="admin_listening", address=address_text(port.getHost())
+        )
 
     def log_failure(self, failure: Failure) -> None:
         # the reason only: whoever waits on when_listening() gets the failure
