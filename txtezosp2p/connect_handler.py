@@ -103,6 +103,10 @@ _REFUSED_BANNED = (
     "refused {count:,} incoming connections from {subjects:,} banned addresses"
     " in the last {period:g} s"
 )
+_REFUSED_GREYLISTED = (
+    "refused {count:,} incoming connections from {subjects:,} greylisted addresses"
+    " in the last {period:g} s"
+)
 _REFUSED_PRIVATE = (
     "private mode: refused {count:,} connections of {subjects:,} peers in the last {period:g} s"
 )
@@ -204,6 +208,7 @@ class ConnectHandler:
         self.failures: Counter[str] = Counter()
         self._new_connection_hooks: list[NewConnectionHook] = []
         self._disconnection_hooks: list[DisconnectionHook] = []
+        self._dial_hooks: list[Callable[[Point, Failure | None], object]] = []
 
     # -- hooks ---------------------------------------------------------------
 
@@ -214,6 +219,15 @@ class ConnectHandler:
     def on_disconnection(self, hook: DisconnectionHook) -> None:
         """Call ``hook(peer_id)`` when a running connection ends."""
         self._disconnection_hooks.insert(0, hook)
+
+    def on_dial_outcome(self, hook: Callable[[Point, Failure | None], object]) -> None:
+        """Call ``hook(point, None)`` when a dial ends running, else ``hook(point, failure)``."""
+        self._dial_hooks.append(hook)
+
+    def _dialled(self, result: object, point: Point) -> object:
+        for hook in self._dial_hooks:
+            hook(point, result if isinstance(result, Failure) else None)
+        return result
 
     @property
     def incoming_in_flight(self) -> int:
@@ -239,7 +253,10 @@ class ConnectHandler:
     ) -> Deferred[P2PConnection]:
         """Dial ``point``; fires with the running connection or fails with a typed error."""
         with self.pool.triggers_held():
-            return self._connect(point, trusted, expected_peer_id, timeout)
+            attempt = self._connect(point, trusted, expected_peer_id, timeout)
+        if self._dial_hooks:
+            attempt.addBoth(self._dialled, point)
+        return attempt
 
     def _connect(
         self,
@@ -302,13 +319,15 @@ class ConnectHandler:
             )
             return None
         if self.acl.banned_addr(ip):
+            greylisted = not self.acl.blacklisted_addr(ip)
             self.log_summary.debug(
-                "refusing banned address {addr}",
+                "refusing {why} address {addr}",
                 log=_log,
-                summary=_REFUSED_BANNED,
+                summary=_REFUSED_GREYLISTED if greylisted else _REFUSED_BANNED,
                 subject=host,
                 event=ev.INCOMING_CONNECTION_ERROR,
                 addr=host,
+                why="greylisted" if greylisted else "banned",
             )
             return None
         session = Session(self.session_config, self.clock, incoming=True)

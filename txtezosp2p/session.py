@@ -43,6 +43,7 @@ from typing import Protocol as TypingProtocol
 
 import attrs
 from twisted.internet.defer import Deferred, fail
+from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
@@ -74,6 +75,8 @@ from .wire.encoding import (
     encode_ack,
 )
 from .wire.errors import (
+    ClosedBeforeHandshake,
+    ClosedDuringAuthentication,
     ConnectionClosed,
     DecodingError,
     EncodingError,
@@ -632,9 +635,18 @@ class Session(Protocol):
     def _handshake_lost(self, reason: Failure) -> None:
         self._cancel_timer()
         error: P2PError
+        message = self.remote_connection_message
         if self.negotiated_version is not None:
             # we sent our Ack and the peer hung up (wire.md §11)
             error = RejectedSocketConnection("connection closed while waiting for the Ack")
+        elif self.incoming or not reason.check(ConnectionDone, ConnectionLost):
+            error = ConnectionClosed(reason.getErrorMessage())
+        elif message is None:
+            error = ClosedBeforeHandshake()  # refused before a word (behaviour.md §3.3)
+        elif self.info is None:
+            # it read our connection message and hung up: Octez's proof-of-work refusal
+            weak = not self.config.identity.check(26.0)
+            error = ClosedDuringAuthentication(PeerId.of_public_key(message.public_key), weak)
         else:
             error = ConnectionClosed(reason.getErrorMessage())
         self.close_reason = str(error)

@@ -15,7 +15,8 @@ running P2P layer on one injected reactor.
 3. builds the :class:`~txtezosp2p.p2p.P2P` layer (ACL, IO scheduler, pool,
    answerer, connect handler, peers file, welcome, discovery and
    maintenance services) and activates it: listen, then discover and
-   maintain.
+   maintain; a :class:`~txtezosp2p.node.dial_report.DialReport` sums up
+   failed dials every 30 seconds.
 
 Stopping it stops the P2P layer in Octez's order (behaviour.md section 1.3):
 stop accepting, stop maintenance and discovery, save the peers file, close
@@ -58,6 +59,7 @@ from ..wire.shell import shell_message_encodings
 from ..wire.versions import MAINNET, Versions
 from .admin import AdminService
 from .config import NETWORKS, PEERS_FILE, AdminSettings, NodeConfig
+from .dial_report import DialReport
 from .lock import DataDirLock, DataDirLocked
 from .metrics import register_observer
 from .observer_api import mount_observer
@@ -271,6 +273,8 @@ class Node(MultiService):
             if self.admin is not None:
                 mount_observer(self.admin.resource, self.observer)
                 register_observer(self.admin.resource.registry, self.observer)
+        #: The summary of failed dials, once the P2P layer exists.
+        self.dial_report: DialReport | None = None
         #: The data directory's lock, held while the node runs.
         self.lock = DataDirLock(config.data_directory)
         #: Why the node could not start, once it is known.
@@ -330,6 +334,10 @@ class Node(MultiService):
         except OSError as error:
             raise NodeStartError(_os_reason(self.config.data_directory, error)) from None
         p2p.setServiceParent(self)
+        report = self.dial_report = DialReport(
+            self.clock, lambda: len(p2p.connections()), lambda: len(p2p.pool.points), acl=p2p.acl
+        )
+        p2p.handler.on_dial_outcome(report.record)
         try:
             await p2p.activate()
         except CannotListenError as error:
@@ -337,6 +345,7 @@ class Node(MultiService):
                 f"cannot listen for peers on {_listen_reason(error)}",
                 "--listen chooses another address",
             ) from None
+        report.setServiceParent(self)  # stopped first
         return p2p
 
     def _build(self, identity: Identity, trusted: list[tuple[Point, PeerId | None]]) -> P2P:

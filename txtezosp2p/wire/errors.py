@@ -193,6 +193,51 @@ class ConnectionClosed(P2PError):
     octez_id = "node.p2p_io_scheduler.connection_closed"
 
 
+class ClosedBeforeHandshake(ConnectionClosed):
+    """
+    The peer we dialled closed the connection without sending its connection
+    message: what Octez does with an address it bans or greylists, or when
+    it has too many incoming connections (behaviour.md §3.3).  Nothing on the
+    wire says which.
+    """
+
+    def __str__(self) -> str:
+        return (
+            "the peer closed the connection before the handshake: it refuses our address "
+            "(banned or greylisted there, for instance after an attempt with too little proof "
+            "of work) or has too many incoming connections"
+        )
+
+
+class ClosedDuringAuthentication(ConnectionClosed):
+    """
+    The peer we dialled closed the connection after reading our connection
+    message and before sending its metadata: what Octez does when our proof
+    of work misses its ``expected-proof-of-work`` (behaviour.md §3.4 c), the
+    one failure of that step a correct implementation can cause.  Nothing on
+    the wire says so; ``weak`` tells whether our identity misses Octez's
+    default difficulty (26), which makes it the likely reason.
+    """
+
+    def __init__(self, peer_id: PeerId, weak: bool) -> None:
+        super().__init__(peer_id, weak)
+        self.peer_id = peer_id
+        self.weak = weak
+
+    def __str__(self) -> str:
+        if self.weak:
+            return (
+                f"peer {self.peer_id} closed the connection after reading our connection "
+                f"message: our identity's proof of work is below 26, what Octez nodes expect by "
+                f"default, so it most likely refused it (insufficient proof of work; mine a "
+                f"stronger identity with: tezos-p2p identity generate --force --target 26)"
+            )
+        return (
+            f"peer {self.peer_id} closed the connection after reading our connection message "
+            f"(it may expect more proof of work than our identity has)"
+        )
+
+
 class ConnectionFailed(P2PError):
     """An outgoing TCP connection could not be established."""
 
