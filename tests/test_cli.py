@@ -158,6 +158,38 @@ class IdentityCommandTests(SynchronousTestCase):
         refused = run("identity", "generate", "--data-dir", directory, "--target", "8")
         self.assertEqual(refused.returncode, 1)
         self.assertIn("already exists", refused.stderr)
+        # the expected amount of work is announced before mining
+        self.assertIn("mining an identity of difficulty 8: about 0.0 M stamps", generated.stderr)
+
+    def test_progress(self) -> None:
+        """A live line on a terminal; a line every 10 s otherwise."""
+        import io
+
+        from txtezosp2p.node.cli import _progress_printer
+
+        class Terminal(io.StringIO):
+            def isatty(self) -> bool:
+                return True
+
+        terminal = Terminal()
+        show = _progress_printer(terminal, 20.0, clock=lambda: 0.0)
+        show(1 << 19, 1.0)  # half the expected 2**20 stamps in one second
+        self.assertEqual(
+            terminal.getvalue(),
+            "\rmining: 50% of 1.0 M expected stamps, 0.52 M/s, 0:01 elapsed, about 0:01 left\x1b[K",
+        )
+        now = [0.0]
+        piped = io.StringIO()
+        show = _progress_printer(piped, 20.0, clock=lambda: now[0])
+        show(1 << 18, 1.0)
+        self.assertEqual(piped.getvalue(), "")
+        now[0] = 10.0
+        show(1 << 21, 2.0)
+        self.assertEqual(
+            piped.getvalue(),
+            "mining: 200% of 1.0 M expected stamps, 1.05 M/s, 0:02 elapsed, any moment now "
+            "(mining is a lottery)\n",
+        )
 
     def _write(self, value: dict[str, Any]) -> str:
         path: str = self.mktemp()

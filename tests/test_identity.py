@@ -531,8 +531,43 @@ class GenerateInThreadTests(SynchronousTestCase):
         self.on_result(False, Failure(IdentityGenerationCancelled("cancelled")))
         self.assertEqual(self.flushLoggedErrors(), [])
 
+    def test_progress(self) -> None:
+        """Progress reaches the caller through the reactor, as a MiningProgress."""
+        seen: list[identity.MiningProgress] = []
+        result = generate_identity_in_thread(
+            cast(IReactorThreads, self.reactor), 8.0, workers=1, progress=seen.append
+        )
+        on_result, function, args, kwargs = self.reactor.pool.calls[-1]
+        generated = function(*args, **kwargs)  # reports at least once, at the end
+        on_result(True, generated)
+        self.successResultOf(result)
+        self.assertTrue(seen)
+        self.assertEqual(seen[-1].difficulty, 8.0)
+        self.assertGreater(seen[-1].attempts, 0)
+
     def test_cancel_then_success(self) -> None:
         """A stamp found just as the caller cancelled is dropped too."""
         self.result.cancel()
         self.on_result(True, IDENTITY_A)
         self.failureResultOf(self.result, CancelledError)
+
+
+class MiningProgressTests(SynchronousTestCase):
+    def test_progress(self) -> None:
+        from txtezosp2p.identity import MiningProgress, expected_attempts
+
+        self.assertEqual(expected_attempts(26), 2.0**26)
+        state = MiningProgress(26.0, 2**24, 8.0)  # a quarter, at 2**21 stamps per second
+        self.assertEqual(state.fraction, 0.25)
+        self.assertEqual(state.rate, 2**21)
+        self.assertEqual(state.remaining, 24.0)
+        self.assertEqual(state.expected_total, 32.0)
+        self.assertEqual(
+            state.describe(),
+            "25% of 67.1 M expected stamps, 2.10 M/s, 0:08 elapsed, about 0:24 left",
+        )
+        self.assertIsNone(MiningProgress(26.0, 0, 0.0).remaining)
+        self.assertIn("0:00 elapsed", MiningProgress(26.0, 0, 0.0).describe())
+        long = MiningProgress(36.0, 2**30, 3600.0)
+        self.assertIn("2% of 68,719.5 M expected stamps", long.describe())
+        self.assertIn("1:00:00 elapsed, about 63:00:00 left", long.describe())

@@ -189,6 +189,68 @@ MINING_BATCH = 1 << 18
 ProgressCallback = Callable[[int, float], None]
 
 
+def expected_attempts(difficulty: float) -> float:
+    """Stamps tried on average to reach ``difficulty``: each one succeeds with probability 2^-d."""
+    return float(2.0**difficulty)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@attrs.frozen
+class MiningProgress:
+    """
+    Where a search for a stamp stands.  Mining is a lottery: ``fraction`` is
+    the share of the *expected* number of stamps tried so far (it may pass
+    100%), and ``remaining`` the expected time to reach that number at the
+    current rate (``None`` before a rate is known or once it is passed).
+    """
+
+    difficulty: float
+    attempts: int
+    elapsed: float
+
+    @property
+    def expected(self) -> float:
+        return expected_attempts(self.difficulty)
+
+    @property
+    def rate(self) -> float:
+        return self.attempts / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def fraction(self) -> float:
+        return self.attempts / self.expected
+
+    @property
+    def remaining(self) -> float | None:
+        if self.rate <= 0 or self.attempts >= self.expected:
+            return None
+        return (self.expected - self.attempts) / self.rate
+
+    @property
+    def expected_total(self) -> float | None:
+        """Expected duration of the whole search at the current rate."""
+        return self.expected / self.rate if self.rate > 0 else None
+
+    def describe(self) -> str:
+        """``42% of 67.1 M expected stamps, 3.20 M/s, 0:09 elapsed, about 0:12 left``."""
+        text = (
+            f"{self.fraction:.0%} of {self.expected / 1e6:,.1f} M expected stamps, "
+            f"{self.rate / 1e6:.2f} M/s, {_duration(self.elapsed)} elapsed"
+        )
+        remaining = self.remaining
+        if remaining is not None:
+            return f"{text}, about {_duration(remaining)} left"
+        if self.rate > 0:
+            return f"{text}, any moment now (mining is a lottery)"
+        return text
+
+
 def mine_stamp(
     public_key: bytes,
     difficulty: float,
@@ -282,12 +344,19 @@ def generate_identity_in_thread(
     difficulty: float = DEFAULT_EXPECTED_POW,
     *,
     workers: int | None = None,
+    progress: Callable[[MiningProgress], object] | None = None,
 ) -> Deferred[Identity]:
     """
     Mine an identity off the reactor thread.  Cancelling the returned
-    ``Deferred`` stops the miners.
+    ``Deferred`` stops the miners.  ``progress`` is called in the reactor
+    thread about every half second.
     """
     cancel = threading.Event()
+
+    def report(attempts: int, elapsed: float) -> None:  # in the mining thread
+        if progress is not None:
+            reactor.callFromThread(progress, MiningProgress(difficulty, attempts, elapsed))
+
     result = deferToThreadPool(
         reactor,
         reactor.getThreadPool(),
@@ -295,6 +364,7 @@ def generate_identity_in_thread(
         difficulty,
         workers=workers,
         cancel=cancel,
+        progress=report if progress is not None else None,
     )
     outer: Deferred[Identity] = Deferred(lambda _: cancel.set())
 

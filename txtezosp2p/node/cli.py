@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TextIO
 from typing import Protocol as TypingProtocol
@@ -34,7 +35,13 @@ from twisted.internet.error import ReactorNotRunning
 from twisted.python.failure import Failure
 
 from .. import __version__
-from ..identity import DEFAULT_EXPECTED_POW, IdentityFile, generate_identity
+from ..identity import (
+    DEFAULT_EXPECTED_POW,
+    IdentityFile,
+    MiningProgress,
+    expected_attempts,
+    generate_identity,
+)
 from ..wire.binary import Reader
 from ..wire.crypto import PowTarget, generate_nonces, precompute
 from ..wire.encoding import (
@@ -263,17 +270,25 @@ def _identity_store(args: argparse.Namespace) -> IdentityFile:
     return IdentityFile.in_directory(args.data_dir)
 
 
-def _progress_printer(stream: TextIO, difficulty: float) -> Callable[[int, float], None] | None:
-    if not stream.isatty():
-        return None
-    expected = 2.0**difficulty
+def _progress_printer(
+    stream: TextIO, difficulty: float, clock: Callable[[], float] = time.monotonic
+) -> Callable[[int, float], None]:
+    """
+    Mining progress on ``stream``: redrawn in place on a terminal, a line
+    every 10 seconds otherwise (a log, a pipe).
+    """
+    terminal = stream.isatty()
+    last = [clock()]
 
     def show(attempts: int, elapsed: float) -> None:
-        rate = attempts / elapsed if elapsed > 0 else 0.0
-        stream.write(
-            f"\rmining: {attempts / 1e6:8.1f} M stamps tried, {rate / 1e6:6.2f} M/s, "
-            f"about {expected / 1e6:.1f} M expected"
-        )
+        line = f"mining: {MiningProgress(difficulty, attempts, elapsed).describe()}"
+        if terminal:
+            stream.write(f"\r{line}\x1b[K")
+        elif clock() - last[0] >= 10.0:
+            last[0] = clock()
+            stream.write(line + "\n")
+        else:
+            return
         stream.flush()
 
     return show
@@ -284,18 +299,23 @@ def cmd_identity_generate(args: argparse.Namespace, out: TextIO) -> int:
     if store.exists() and not args.force:
         raise CommandError(f"{store.path} already exists (use --force to replace it)")
     cancel = threading.Event()
+    sys.stderr.write(
+        f"mining an identity of difficulty {args.target:g}: about "
+        f"{expected_attempts(args.target) / 1e6:,.1f} M stamps to try on average\n"
+    )
     progress = _progress_printer(sys.stderr, args.target)
+    terminal = sys.stderr.isatty()
     try:
         identity = generate_identity(
             args.target, workers=args.workers, progress=progress, cancel=cancel
         )
     except KeyboardInterrupt:
         cancel.set()
-        if progress is not None:
+        if terminal:
             sys.stderr.write("\n")
         sys.stderr.write("tezos-p2p: identity generation cancelled\n")
         return EXIT_INTERRUPTED
-    if progress is not None:
+    if terminal:
         sys.stderr.write("\n")
     store.save(identity, overwrite=args.force)
     out.write(f"Stored the new identity ({identity.peer_id}) into '{store.path}'.\n")

@@ -44,7 +44,14 @@ from twisted.python.failure import Failure
 from .. import _backend
 from .. import _events as ev
 from ..connection import P2PConnection
-from ..identity import DEFAULT_EXPECTED_POW, Identity, IdentityFile, generate_identity_in_thread
+from ..identity import (
+    DEFAULT_EXPECTED_POW,
+    Identity,
+    IdentityFile,
+    MiningProgress,
+    expected_attempts,
+    generate_identity_in_thread,
+)
 from ..limits import Limits
 from ..observer import Observer, ObserverConfig
 from ..p2p import P2P
@@ -392,12 +399,30 @@ class Node(MultiService):
                 path=store.path,
             )
             return succeed(identity)
+        difficulty = self.config.p2p.proof_of_work_target
         _log.info(
-            "no identity in {path}: generating one with proof of work {difficulty}",
+            "no identity in {path}: generating one with proof of work {difficulty} "
+            "(about {expected:,.1f} M stamps to try on average)",
             event=ev.IDENTITY_GENERATED,
             path=store.path,
-            difficulty=self.config.p2p.proof_of_work_target,
+            difficulty=difficulty,
+            expected=expected_attempts(difficulty) / 1e6,
         )
+        last_report = [self.clock.seconds()]
+
+        def progress(state: MiningProgress) -> None:
+            # every 10 s, as a long first start would otherwise look stuck
+            now = self.clock.seconds()
+            if now - last_report[0] < 10.0:
+                return
+            last_report[0] = now
+            _log.info(
+                "mining the identity: {progress}",
+                event="identity_mining",
+                progress=state.describe(),
+                fraction=state.fraction,
+                remaining=state.remaining,
+            )
 
         def generated(identity: Identity) -> Identity:
             os.makedirs(self.config.data_directory, exist_ok=True)
@@ -411,9 +436,7 @@ class Node(MultiService):
             return identity
 
         mining = generate_identity_in_thread(
-            self.reactor,
-            self.config.p2p.proof_of_work_target,
-            workers=self.config.identity_workers,
+            self.reactor, difficulty, workers=self.config.identity_workers, progress=progress
         )
         return mining.addCallback(generated)
 
