@@ -107,7 +107,7 @@ def check_admin_endpoint(description: str, allow_public: bool = False) -> None:
         what = f"it binds {', '.join(where)}"
     raise ValueError(
         f"the admin API would be reachable from the network on {description!r}: {what}; "
-        "bind a loopback address (tcp:8732:interface=127.0.0.1) or a UNIX socket, "
+        "bind a loopback address (tcp:8742:interface=127.0.0.1) or a UNIX socket, "
         "or ask for a public address explicitly"
     )
 
