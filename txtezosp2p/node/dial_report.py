@@ -79,7 +79,7 @@ _REASONS: dict[str, tuple[str, str | None]] = {
         "closed by the peer before the handshake",
         "peers refuse our address before any handshake: they banned or greylisted it (for "
         "about a day after an attempt with too little proof of work; their operator can "
-        "clear it with DELETE /network/greylist), or they are full",
+        "clear it with tezos-p2p greylist clear), or they are full",
     ),
     "other_network": (
         "another network (chain name or versions)",
@@ -98,7 +98,7 @@ _REASONS: dict[str, tuple[str, str | None]] = {
     "greylisted": (
         "greylisted by this node",
         "this node greylisted these addresses after failed handshakes; it retries them once "
-        "the greylist expires (DELETE /network/greylist clears it now)",
+        "the greylist expires (tezos-p2p greylist clear clears it now)",
     ),
     "banned": ("banned by this node", None),
     "peer_proof_of_work": (
