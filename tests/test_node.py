@@ -280,8 +280,11 @@ class OptionsTests(SynchronousTestCase):
             "--trust-discovered-peers",
             "--disable-peer-discovery",
             "--disable-mempool",
+            "--admission", "octez",
         )  # fmt: skip
         self.assertEqual(node.p2p.discovery_addr, "127.255.255.255:10999")
+        self.assertEqual(node.p2p.limits.admission, "octez")
+        self.assertEqual(self.parse().p2p.limits.admission, "elastic")
         self.assertIsNone(node.p2p.limits.maintenance_idle_time)
         self.assertEqual(node.p2p.limits.max_known_points, (200, 150))
         self.assertEqual(node.network.chain_name, NETWORKS["sandbox"].chain_name)
@@ -305,6 +308,7 @@ class OptionsTests(SynchronousTestCase):
             ["--network", "nowhere"],
             ["--discovery-addr", "example.org"],
             ["--maintenance-idle-time", "0"],
+            ["--admission", "lenient"],
             ["--config-file", "/nonexistent/config.json"],
             # validated after the command line, as Octez does: a table below max-connections
             ["--peer-table-size", "100"],

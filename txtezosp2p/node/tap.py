@@ -30,7 +30,7 @@ from twisted.python.failure import Failure
 
 from .. import __version__
 from .. import log as log_level
-from ..limits import Limits
+from ..limits import ADMISSION_POLICIES, Limits
 from ..observer import ObserverConfig
 from ..p2p_config import listen_description
 from ..wire.addresses import AddressError, parse_discovery_addr, parse_peer_text
@@ -93,6 +93,15 @@ def _count(value: str) -> int:
     if number < 0:
         raise ValueError("a count is a non-negative integer")
     return number
+
+
+def _admission(value: str) -> str:
+    if value not in ADMISSION_POLICIES:
+        raise ValueError(f"one of {', '.join(ADMISSION_POLICIES)}")
+    return value
+
+
+_admission.coerceDoc = "elastic or octez."  # type: ignore[attr-defined]
 
 
 def _seconds(value: str) -> float:
@@ -201,6 +210,15 @@ class CommandOptions(usage.Options):
             "Expected number of connections N: min N/2, max 3N/2, peer tables 8N "
             f"(at most {MAX_CONNECTIONS_ARGUMENT} without --disable-config-validation).",
             _count,
+        ],
+        [
+            "admission",
+            None,
+            None,
+            "Who gets a connection slot: 'elastic' (default: a newcomer finds room "
+            "while the network has capacity) or 'octez' (Octez's exact rule: refuse "
+            "at max_threshold); see docs/admission.md.",
+            _admission,
         ],
         [
             "peer-table-size",
@@ -434,6 +452,7 @@ class CommandOptions(usage.Options):
             ("max-download-speed", "max_download_speed"),
             ("max-upload-speed", "max_upload_speed"),
             ("maintenance-idle-time", "maintenance_idle_time"),
+            ("admission", "admission"),
         ):
             if self[option] is not None:
                 changes[field] = self[option]
@@ -552,7 +571,7 @@ def makeService(config: Options, reactor: Any = None) -> IService:
 
     log = ev.logger("p2p.node")
     for warning in config.warnings:
-        log.warn("{warning}", event="config_validation_warning", warning=warning)
+        log.warn("{warning}", event=ev.CONFIG_VALIDATION_WARNING, warning=warning)
     node = Node(reactor, config.node_config())
     if not under_twistd:
         return node
