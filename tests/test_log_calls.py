@@ -45,11 +45,24 @@ class LogCallTests(SynchronousTestCase):
     def test_every_field_is_passed(self) -> None:
         package = Path(txtezosp2p.__file__).parent
         found = {
-            path.name: missing
-            for path in sorted(package.glob("*.py"))
+            str(path.relative_to(package)): missing
+            for path in sorted(package.rglob("*.py"))
             if (missing := missing_fields(path.read_text(encoding="utf-8")))
         }
         self.assertEqual(found, {})
+
+    def test_event_names_are_constants(self) -> None:
+        """Every ``event=`` of the package names a constant of ``_events``, none a literal."""
+        package = Path(txtezosp2p.__file__).parent
+        literals = [
+            f"{path.relative_to(package)}:{node.lineno}"
+            for path in sorted(package.rglob("*.py"))
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.keyword)
+            and node.arg == "event"
+            and isinstance(node.value, ast.Constant)
+        ]
+        self.assertEqual(literals, [])
 
     def test_detects_a_missing_field(self) -> None:
         source = 'log.info("too many ({connections})", event="x", connections_to_kill=1)\n'

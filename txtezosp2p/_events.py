@@ -161,6 +161,18 @@ UNEXPECTED_ERROR = "unexpected_error"
 IDENTITY_GENERATED = "identity_generated"
 IDENTITY_LOADED = "identity_loaded"
 
+# [node (the twistd service and the tezos-p2p command, no Octez counterpart)]
+ADMIN_LISTENING = "admin_listening"
+ADMIN_REQUEST = "admin_request"
+ADMIN_ERROR = "admin_error"
+ADMIN_STREAM_OVERFLOW = "admin_stream_overflow"
+CONFIG_VALIDATION_WARNING = "config_validation_warning"
+CANNOT_RESOLVE_BOOTSTRAP_PEER = "cannot_resolve_bootstrap_peer"
+DIAL_SUMMARY = "dial_summary"
+IDENTITY_MINING = "identity_mining"
+MESSAGE_READ = "message_read"
+STALE_LOCK = "stale_lock"
+
 
 # -- Rate limiting of repetitive events --------------------------------------------
 

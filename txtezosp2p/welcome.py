@@ -168,7 +168,7 @@ class EndpointListener(Service):
         if failure.check(CannotListenError):  # an operator's problem, not a bug: no traceback
             _log.error(
                 "failed to open listening socket {description}: {reason}",
-                event="incoming_error",
+                event=ev.INCOMING_ERROR,
                 description=self.description,
                 reason=failure.getErrorMessage(),
             )

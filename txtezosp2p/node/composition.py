@@ -181,7 +181,7 @@ def resolve_points(
             except OSError as error:
                 _log.warn(
                     "cannot resolve bootstrap peer {host}: {error}",
-                    event="cannot_resolve_bootstrap_peer",
+                    event=ev.CANNOT_RESOLVE_BOOTSTRAP_PEER,
                     host=host,
                     error=str(error),
                 )
@@ -418,7 +418,7 @@ class Node(MultiService):
             last_report[0] = now
             _log.info(
                 "mining the identity: {progress}",
-                event="identity_mining",
+                event=ev.IDENTITY_MINING,
                 progress=state.describe(),
                 fraction=state.fraction,
                 remaining=state.remaining,
@@ -514,7 +514,7 @@ class Node(MultiService):
                 # the type and size only: nothing proportional to the message
                 _log.debug(
                     "message from {peer_id}: {kind} ({size} bytes)",
-                    event="message_read",
+                    event=ev.MESSAGE_READ,
                     peer_id=str(connection.peer_id),
                     kind=type(message).__name__,
                     size=_payload_size(message),

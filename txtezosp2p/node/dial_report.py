@@ -240,7 +240,7 @@ class DialReport(Service):
                     LogLevel.warn,
                     "no connection and no point to dial: give bootstrap peers "
                     "(--peer HOST:PORT, p2p.bootstrap-peers) or enable LAN discovery",
-                    event="dial_summary",
+                    event=ev.DIAL_SUMMARY,
                     connections=0,
                     tried=0,
                     failed=0,
@@ -263,7 +263,7 @@ class DialReport(Service):
             level,
             "{failed} dials to {tried} points failed in the last {window:.0f} s, "
             "{connections} connections: {reasons}{hint_text}",
-            event="dial_summary",
+            event=ev.DIAL_SUMMARY,
             failed=failed,
             tried=len(self._tried),
             reached=self._reached,

@@ -103,7 +103,7 @@ class DataDirLock:
             if previous is not None and previous != os.getpid():
                 _log.info(
                     "stale lock of process {pid} in {data_dir} taken over",
-                    event="stale_lock",
+                    event=ev.STALE_LOCK,
                     pid=previous,
                     data_dir=self.data_dir,
                 )

@@ -64,7 +64,7 @@ def _as_api_error(request: Request, failure: Failure) -> APIError:
     _log.failure(
         "admin request failed",
         failure,
-        event="admin_error",
+        event=ev.ADMIN_ERROR,
         path=printable_path(request),
     )
     return internal_error()
@@ -105,7 +105,7 @@ def respond(request: Request, handler: Callable[[], Any]) -> bytes | int:
     result.addErrback(lambda failure: _error(request, _as_api_error(request, failure)))
     result.addCallback(write)
     result.addErrback(
-        lambda failure: _log.failure("admin answer not written", failure, event="admin_error")
+        lambda failure: _log.failure("admin answer not written", failure, event=ev.ADMIN_ERROR)
     )
     return NOT_DONE_YET
 

@@ -33,14 +33,14 @@ _log = ev.logger("p2p.admin")
 class _AdminListener(EndpointListener):
     def log_listening(self, port: IListeningPort) -> None:
         _log.info(
-            "admin API on {address}", event="admin_listening", address=address_text(port.getHost())
+            "admin API on {address}", event=ev.ADMIN_LISTENING, address=address_text(port.getHost())
         )
 
     def log_failure(self, failure: Failure) -> None:
         # the reason only: whoever waits on when_listening() gets the failure
         _log.error(
             "cannot serve the admin API on {description}: {reason}",
-            event="admin_error",
+            event=ev.ADMIN_ERROR,
             description=self.description,
             reason=failure.getErrorMessage(),
         )
@@ -52,7 +52,7 @@ class _AdminSite(Site):
     def log(self, request: Request) -> None:
         _log.debug(
             "{method} {path} {status}",
-            event="admin_request",
+            event=ev.ADMIN_REQUEST,
             method=request.method.decode("latin-1")[:20],
             path=(request.uri or b"").decode("latin-1")[:200],
             status=request.code,

@@ -65,7 +65,7 @@ class EventStream:
             if len(self.pending) >= STREAM_BACKLOG:
                 _log.warn(
                     "admin client too slow: stream closed",
-                    event="admin_stream_overflow",
+                    event=ev.ADMIN_STREAM_OVERFLOW,
                     path=self.request.path.decode("latin-1"),
                 )
                 self.close()
