@@ -679,3 +679,37 @@ class FakedNetworkTests(SynchronousTestCase):
         # Advertise is re-exported for embedders' convenience in tests above
         self.assertEqual(Advertise((Point("1.2.3.4", 1),)).points[0].port, 1)
         self.assertEqual(encode_ack.__name__, "encode_ack")
+
+
+class NoCycleTests(TestCase):
+    """
+    A finished connection of a node (its session, the IO scheduler's
+    wrapper, the answerer's link) is freed by reference counting: the
+    garbage collector has nothing to do per connection.
+    """
+
+    async def test_freed_without_gc(self) -> None:
+        import gc
+        import weakref
+
+        from twisted.internet import reactor
+        from twisted.internet.task import deferLater
+
+        net = Network(self)
+        a, b = await net.node(), await net.node()
+        gc.collect()
+        gc.disable()
+        self.addCleanup(gc.enable)
+        connection = await a.connect(point_of(b))
+        await eventually(lambda: len(b.connections()) == 1, [b])
+        remote = b.connections()[0]
+        parts = [connection, connection.session, connection.session.transport]
+        parts += [remote, remote.session, remote.session.transport]
+        refs = [weakref.ref(part) for part in parts]
+        del parts, remote
+        await connection.disconnect()
+        del connection
+        await eventually(lambda: not a.connections() and not b.connections(), [a, b])
+        for _ in range(3):  # let the closing calls return
+            await deferLater(reactor, 0, lambda: None)
+        self.assertEqual([ref() for ref in refs], [None] * len(refs))

@@ -143,10 +143,7 @@ class Answerer:
         return [
             link
             for link in self._links()
-            if link is not exclude
-            and not link.private
-            and link.point is not None
-            and not link.closed
+            if link != exclude and not link.private and link.point is not None and not link.closed
         ]
 
     def send_swap_request(self) -> bool:

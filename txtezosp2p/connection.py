@@ -110,6 +110,12 @@ class PeerLink:
     def disconnect(self, reason: DisconnectReason | str) -> Deferred[None]:
         return self._connection.disconnect(reason)
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PeerLink) and other._connection is self._connection
+
+    def __hash__(self) -> int:
+        return id(self._connection)
+
     def __repr__(self) -> str:
         return f"<PeerLink {self._connection.peer_id}>"
 
@@ -132,7 +138,6 @@ class P2PConnection:
         self.clock = clock
         self.answerer = answerer
         #: The narrow view of this connection the answerer works with.
-        self.link = PeerLink(self)
         self.info: ConnectionInfo = session.info
         self.peer_id: PeerId = self.info.peer_id
         self.id_point: ConnectionId = self.info.id_point
@@ -160,6 +165,14 @@ class P2PConnection:
         #: the remote end or the network closing it (point and peer logs say
         #: ``disconnection`` or ``external_disconnection``, behaviour.md 2.2).
         self.requested = False
+
+    @property
+    def link(self) -> PeerLink:
+        """
+        The narrow view of this connection the answerer works with (made
+        on demand: a link held by the connection would be a cycle).
+        """
+        return PeerLink(self)
 
     def __repr__(self) -> str:
         return f"<P2PConnection {self.peer_id} at {self.id_point}>"

@@ -360,18 +360,24 @@ class _WrappingFactory(Factory):
         return self.scheduler.wrap(protocol)
 
 
+#: What a finished :class:`ScheduledConnection` wraps instead of its protocol.
+_FINISHED = Protocol()
+
+
 @implementer(IPullProducer)
 class _Flushed:
     """Registered on the real transport: told when all it holds reached the kernel."""
 
     def __init__(self, connection: ScheduledConnection) -> None:
-        self._connection = connection
+        self._connection: ScheduledConnection | None = connection
 
     def resumeProducing(self) -> None:
-        self._connection._transport_flushed()
+        if self._connection is not None:
+            self._connection._transport_flushed()
 
     def stopProducing(self) -> None:
-        self._connection._transport_stopped()
+        if self._connection is not None:
+            self._connection._transport_stopped()
 
 
 @implementer(ITransport, IPushProducer)
@@ -458,7 +464,12 @@ class ScheduledConnection(Protocol):
         self._read_pending.clear()
         self._write_pending.clear()
         self.read_pending_bytes = self.write_pending_bytes = 0
-        self.wrapped.connectionLost(reason)
+        wrapped = self.wrapped
+        # let go of the protocol, and of ourselves in what the real transport
+        # holds: a finished connection is then freed by reference counting
+        self.wrapped = _FINISHED
+        self._flushed._connection = None
+        wrapped.connectionLost(reason)
 
     # -- handing over (called by the directions) -----------------------------
 

@@ -610,6 +610,7 @@ class Session(Protocol):
 
     def _abort_handshake(self, error: P2PError) -> None:
         self._cancel_timer()
+        _forget_traceback(error)
         self.config.summary().debug(
             "authentication with {peer} failed: {error}",
             log=_handler_log,
@@ -804,6 +805,8 @@ class Session(Protocol):
         self._transport_gone(reason)
 
     def _end_queues(self, read_error: P2PError, write_error: P2PError) -> None:
+        _forget_traceback(read_error)
+        _forget_traceback(write_error)
         self._input.clear()  # nothing more will be read
         self._incoming.close(read_error)
         self._outbox.drop(write_error)
@@ -907,6 +910,20 @@ class Dial(Factory):
     def buildProtocol(self, addr: Any) -> Protocol | None:
         protocol, self._protocol = self._protocol, None
         return protocol
+
+
+def _forget_traceback(error: BaseException) -> None:
+    """
+    Drop the traceback of an error the session keeps (in its queues and
+    failed Deferreds): its frames hold the session, a reference cycle that
+    only the garbage collector would free.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
 
 
 def connect_session(

@@ -25,6 +25,10 @@ from zope.interface import implementer
 _log = Logger(namespace="txtezosp2p.simulation")
 
 
+def _done() -> None:
+    """The function of a call that ran or was cancelled."""
+
+
 @implementer(IDelayedCall)
 class SimulatedCall:
     """A call scheduled on a :class:`SimulatedClock`."""
@@ -58,6 +62,12 @@ class SimulatedCall:
             raise AlreadyCalled()
         self.cancelled = True
         self._entry[-1] = None  # the heap entry is skipped when it comes up
+        self._forget()
+
+    def _forget(self) -> None:
+        # as Twisted's DelayedCall, a finished call lets its function go: a
+        # function that refers to its own call would otherwise be a cycle
+        self.func, self.args, self.kw = _done, (), {}
 
     def delay(self, secondsLater: float) -> None:
         self.reset(self.time - self._clock.seconds() + secondsLater)
@@ -148,6 +158,7 @@ class SimulatedClock:
                 call.func(*call.args, **call.kw)
             except Exception:
                 _log.failure("simulated call {call!r} failed", call=call)
+            call._forget()
         self._now = max(self._now, when)
 
     def advance(self, amount: float) -> None:

@@ -233,6 +233,10 @@ class MemoryLink:
     def _ended(self) -> None:
         if self.client.closed and self.server.closed:
             self.network.links.pop(self, None)
+            # no cycle left between the ends and the link
+            for end in (self.client, self.server):
+                del end.other  # both closed: neither end reaches the other again
+                end.link = None
 
 
 @implementer(ITransport, IConsumer, IPushProducer)
@@ -240,7 +244,7 @@ class MemoryTransport:
     """One end of a :class:`MemoryLink`, the transport of its protocol."""
 
     def __init__(self, link: MemoryLink, host: IAddress, peer: IAddress, latency: float) -> None:
-        self.link = link
+        self.link: MemoryLink | None = link
         self.clock = link.network.clock
         self.host = host
         self.peer = peer
@@ -297,7 +301,8 @@ class MemoryTransport:
     def abortConnection(self) -> None:
         if self.closed:
             return
-        self.link.abort()
+        if self.link is not None:
+            self.link.abort()
 
     def getPeer(self) -> IAddress:
         return self.peer
@@ -340,8 +345,9 @@ class MemoryTransport:
         data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
         self._out.clear()
         self.bytes_sent += len(data)
-        self.other._arrive(data)
-        if not self.other._held:
+        other = self.other  # reading may close both ends, and part them
+        other._arrive(data)
+        if not other._held:
             self._drained()
         if self.disconnecting:
             self._maybe_close()
@@ -417,7 +423,8 @@ class MemoryTransport:
         producer, self._producer = self._producer, None
         if producer is not None:
             producer.stopProducing()
-        self.link._ended()
+        if self.link is not None:
+            self.link._ended()
         protocol, self.protocol = self.protocol, None  # no cycle left behind
         if protocol is not None:
             protocol.connectionLost(reason)
