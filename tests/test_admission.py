@@ -100,6 +100,15 @@ class PolicyTests(SynchronousTestCase):
         self.assertFalse(policy.has_room(8, 2, newcomer, peers))
         self.assertFalse(policy.has_room(10, 0, newcomer, peers))
 
+    def test_exploration(self) -> None:
+        """The elastic policy dials one more point inside the band below the expected count."""
+        elastic = admission_policy(Limits(min_connections=5, expected_connections=10))
+        self.assertEqual([elastic.exploration(n) for n in (5, 9, 10, 12)], [1, 1, 0, 0])
+        octez = admission_policy(
+            Limits(min_connections=5, expected_connections=10, admission="octez")
+        )
+        self.assertEqual([octez.exploration(n) for n in (5, 9, 10, 12)], [0, 0, 0, 0])
+
     def test_octez_victims(self) -> None:
         keeper = _Conn("1.1.1.1", private=True, point_info=_Info(trusted=True))
         others = [_Conn(f"{n}.1.1.1") for n in range(2, 6)]

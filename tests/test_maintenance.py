@@ -356,6 +356,46 @@ class BandTests(MaintenanceTestCase):
         return self.run_async(scenario)
 
 
+class ExplorationTests(MaintenanceTestCase):
+    """Inside the band, the elastic policy dials one new point per step up to the expected count."""
+
+    async def _dropped_two(self, admission: str) -> tuple[P2P, list[P2P]]:
+        others = await self.others(5)
+        node = await self.node(
+            band_limits(1, 5, 10, admission=admission),
+            trusted_points=tuple((point_of(o), None) for o in others),
+        )
+        await node.maintain()
+        self.assertEqual(len(node.connections()), 5)
+        for connection in node.connections()[:2]:
+            await connection.disconnect()
+        await quiet([node])
+        self.assertEqual(len(node.connections()), 3)  # inside the band (2..9)
+        return node, others
+
+    def test_elastic_explores_up_to_expected(self) -> Deferred[None]:
+        async def scenario() -> None:
+            node, _ = await self._dropped_two("elastic")
+            counts = []
+            for _ in range(3):
+                self.clock.advance(30.0)  # one idle step each
+                await calm([node])
+                counts.append(len(node.connections()))
+            self.assertEqual(counts, [4, 5, 5])
+
+        return self.run_async(scenario)
+
+    def test_octez_rests_inside_the_band(self) -> Deferred[None]:
+        async def scenario() -> None:
+            node, _ = await self._dropped_two("octez")
+            for _ in range(3):
+                self.clock.advance(30.0)
+                await calm([node])
+            self.assertEqual(len(node.connections()), 3)
+
+        return self.run_async(scenario)
+
+
 class TriggerTests(MaintenanceTestCase):
     def test_idle_period_runs_a_step(self) -> Deferred[None]:
         async def scenario() -> None:

@@ -262,6 +262,26 @@ class ScenarioTests(SynchronousTestCase):
         self.assertEqual(flood.figures["broadcasts"][0]["reach"], 1.0)
         self.assertEqual(flood.figures["components"], 1)
 
+    def test_healed_partition_joins_by_exploration(self) -> None:
+        """
+        Forty nodes, every one inside its band when the halves meet again:
+        Octez's maintenance never dials, so the halves stay apart; the
+        elastic policy's exploration joins them within the first step.
+        """
+        figures = {
+            admission: partition(
+                SimulationConfig(nodes=40, limits=simulation_limits(10, admission=admission)),
+                warmup=5,
+                split=3,
+                after=2,
+            ).figures
+            for admission in ("elastic", "octez")
+        }
+        self.assertEqual(figures["elastic"]["components"], 1)
+        self.assertLessEqual(figures["elastic"]["periods_to_one_component_after_heal"], 1.0)
+        self.assertEqual(figures["octez"]["components"], 2)
+        self.assertIsNone(figures["octez"]["periods_to_one_component_after_heal"])
+
 
 class CommandTests(SynchronousTestCase):
     def test_simulate_json(self) -> None:

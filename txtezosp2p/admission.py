@@ -26,7 +26,11 @@ and always lets a newcomer in while there is room:
   node's peers (many peers from few networks, the mark of a Sybil flood, go
   first), then connections past the grace period (``maintenance_idle_time /
   4``, the time a newcomer needs to find its other peers) before younger
-  ones, incoming before outgoing; ties broken at random.
+  ones, incoming before outgoing; ties broken at random;
+* **exploration**: a maintenance step that finds the node inside its band
+  but below ``expected_connections`` dials one point it is not connected
+  to (one never missed, at random), so the overlay keeps mixing and a
+  healed partition joins again.
 
 docs/admission.md explains the choice and its measurements.
 """
@@ -91,6 +95,9 @@ class OctezAdmission:
         candidates = [c for c in connections if not (c.private and _trusted(c))]
         return rng.sample(candidates, min(count, len(candidates)))
 
+    def exploration(self, running: int) -> int:
+        return 0
+
 
 @implementer(IAdmissionPolicy)
 class ElasticAdmission:
@@ -99,13 +106,20 @@ class ElasticAdmission:
     name = "elastic"
 
     def __init__(
-        self, max_threshold: int, max_connections: int, grace: float, core: int = 0
+        self,
+        max_threshold: int,
+        max_connections: int,
+        grace: float,
+        core: int = 0,
+        expected: int = 0,
     ) -> None:
         self.max_threshold = max_threshold
         self.max_connections = max_connections
         self.grace = grace
         #: How many of the longest-lived connections are never closed.
         self.core = core
+        #: Below this many connections, a step inside the band dials one new point.
+        self.expected = expected
 
     def has_room(
         self, running: int, accepted: int, address: ipaddress.IPv6Address, connections: Any
@@ -155,6 +169,15 @@ class ElasticAdmission:
             chosen.append(victim)
         return chosen
 
+    def exploration(self, running: int) -> int:
+        # Octez's band lets a node rest anywhere between min_threshold and
+        # max_threshold; its neighbours then never change unless one leaves,
+        # so two halves of a healed partition, each node inside its band,
+        # stay apart.  One dial per step towards the expected count keeps
+        # the overlay mixing (as Bitcoin Core's feeler connections do),
+        # never beyond max_target.
+        return 1 if running < self.expected else 0
+
 
 def admission_policy(limits: Limits, *, maintenance: bool = True) -> IAdmissionPolicy:
     """The policy ``limits.admission`` names, for a node with or without maintenance."""
@@ -169,6 +192,7 @@ def admission_policy(limits: Limits, *, maintenance: bool = True) -> IAdmissionP
         limits.max_connections,
         grace=(idle or 120.0) / 4,
         core=limits.min_connections // 2,
+        expected=limits.expected_connections,
     )
 
 

@@ -302,6 +302,12 @@ class IAdmissionPolicy(Interface):
     def victims(connections: Any, count: int, now: float, rng: Any) -> Any:
         """Up to ``count`` of ``connections`` to close, in order."""
 
+    def exploration(running: int) -> int:
+        """
+        How many new points a maintenance step that finds ``running``
+        connections inside its band dials beyond Octez's step (0 in Octez).
+        """
+
 
 class IConnectHandler(Interface):
     """Dials, accepts and sets up connections (Octez ``P2p_connect_handler``)."""

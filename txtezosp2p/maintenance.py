@@ -245,6 +245,9 @@ class MaintenanceService(Service):
                 if not self.private_mode:
                     self.answerer.send_swap_request()
                 self._wake_maintained()
+                extra = 0 if self.private_mode else self.admission.exploration(n)
+                if extra > 0:
+                    await self._explore(extra)
                 return
             _log.info(
                 "maintenance started ({motive})",
@@ -356,6 +359,17 @@ class MaintenanceService(Service):
         # never-missed points first, then the oldest misses
         candidates.sort(key=lambda i: (i.last_miss is not None, i.last_miss or 0.0))
         return candidates[: max(count, 0)]
+
+    async def _explore(self, count: int) -> None:
+        """Dial ``count`` points not connected, never-missed ones first, at random."""
+        candidates = self._connectable(self.clock.seconds(), len(self.pool.points), set())
+        fresh = [info for info in candidates if info.last_miss is None] or candidates
+        chosen = self.rng.sample(fresh, min(count, len(fresh)))
+        if chosen:
+            await self._wait(
+                DeferredList([self.connect(info.point) for info in chosen], consumeErrors=True),
+                "connections",
+            )
 
     # -- too many (behaviour.md §4.4) --------------------------------------------------
 
