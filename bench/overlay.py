@@ -2,8 +2,9 @@
 ``python -m bench.overlay [--quick] [--only NAME ...]``: the overlay's bars,
 measured with the network simulator (``tezos-p2p simulate``) for both
 admission policies, each run in its own process (so that its peak memory is
-its own).  Prints one JSON document; ``--markdown`` prints the tables of
-docs/performance.md instead.  A full run takes about an hour on two cores.
+its own).  Prints one JSON document; ``--markdown FILE`` prints the tables
+of docs/performance.md from such a document instead.  A full run takes
+about an hour on two cores.
 
 Sections:
 
@@ -115,11 +116,160 @@ def sections(quick: bool) -> dict[str, Any]:
     }
 
 
+def _cell(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _spread(summary: dict[str, Any]) -> str:
+    return " / ".join(_cell(summary.get(key)) for key in ("median", "p99", "max"))
+
+
+#: Per section: (row title, how to read it from one run's report).
+_ROWS: dict[str, list[tuple[str, Any]]] = {
+    "common": [
+        ("starved nodes", lambda r: r["starved_nodes"]),
+        ("below min_connections at the end", lambda r: r["below_min_now"]),
+        (
+            "periods to min_connections (median / p99 / max)",
+            lambda r: _spread(r["time_to_min_connections_periods"]),
+        ),
+        (
+            "periods to recover min_connections (median / p99 / max)",
+            lambda r: _spread(r["recovery_to_min_connections_periods"]),
+        ),
+        ("most connections of a node, ever", lambda r: r["max_degree_ever"]),
+        ("nodes ever above max_connections", lambda r: r["nodes_ever_above_max_connections"]),
+        ("components at the end", lambda r: r["components"]),
+        ("diameter (sampled)", lambda r: r["diameter_sampled"]),
+        ("handshakes per node (median / p99 / max)", lambda r: _spread(r["handshakes_per_node"])),
+        ("wall time (s)", lambda r: r["wall_seconds"]),
+        ("peak memory (MiB)", lambda r: r["peak_rss_mib"]),
+    ],
+    "partition": [
+        ("components during the split", lambda r: r["components_during_split"]),
+        (
+            "periods from the heal to one component",
+            lambda r: r["periods_to_one_component_after_heal"],
+        ),
+    ],
+    "sybil": [
+        ("attackers", lambda r: r["parameters"]["attackers"]),
+        (
+            "honest nodes keeping a majority of honest peers",
+            lambda r: r["honest_nodes_with_honest_majority"],
+        ),
+        (
+            "honest share of an honest node's peers (median)",
+            lambda r: r["honest_share_of_connections"]["median"],
+        ),
+        ("honest nodes without an honest peer", lambda r: r["honest_nodes_without_honest_peer"]),
+    ],
+    "broadcast": [
+        ("reach", lambda r: r["broadcasts"][0]["reach"]),
+        ("hops to the farthest node", lambda r: max(int(h) for h in r["broadcasts"][0]["hops"])),
+        ("seconds to 90% of the nodes", lambda r: r["broadcasts"][0]["seconds_to_90%"]),
+    ],
+}
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
+    return lines
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The tables of docs/performance.md's overlay section, from ``main``'s JSON."""
+    out: list[str] = []
+    if "small" in results:
+        out += ["#### small networks, nodes joining one after the other (ten seeds each)", ""]
+        out += _table(
+            [
+                "nodes",
+                "--connections",
+                "admission",
+                "runs with starved nodes",
+                "starved nodes (total)",
+                "starved (most in a run)",
+                "handshakes per node (median)",
+                "most connections ever",
+            ],
+            [
+                [
+                    row["nodes"],
+                    row["connections"],
+                    row["admission"],
+                    f"{row['runs_with_starved']} of {row['seeds']}",
+                    row["starved_total"],
+                    row["starved_max"],
+                    row["handshakes_per_node_median"],
+                    row["max_degree_ever"],
+                ]
+                for row in results["small"]
+            ],
+        )
+        out.append("")
+    for section in ("sequential", "churn", "partition", "sybil", "broadcast"):
+        if section not in results:
+            continue
+        runs = results[section]
+        parameters = next(iter(runs.values()))["parameters"]
+        described = ", ".join(
+            f"{key} {value}" for key, value in parameters.items() if key not in ("admission",)
+        )
+        out += [f"#### {section} ({described})", ""]
+        rows = _ROWS.get(section, []) + _ROWS["common"]
+        out += _table(
+            ["", *runs], [[title, *(read(run) for run in runs.values())] for title, read in rows]
+        )
+        out.append("")
+    if "scale" in results:
+        out += ["#### scale", ""]
+        out += _table(
+            [
+                "run",
+                "nodes",
+                "simulated periods",
+                "starved",
+                "components",
+                "wall time (s)",
+                "peak memory (MiB)",
+            ],
+            [
+                [
+                    name,
+                    run["parameters"]["nodes"],
+                    run["simulated_periods"],
+                    run["starved_nodes"],
+                    run["components"],
+                    run["wall_seconds"],
+                    run["peak_rss_mib"],
+                ]
+                for name, run in results["scale"].items()
+            ],
+        )
+        out.append("")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.overlay")
     parser.add_argument("--quick", action="store_true", help="smaller networks, fewer seeds")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    parser.add_argument(
+        "--markdown",
+        metavar="FILE",
+        help="print the Markdown tables of a JSON document this command printed, and stop",
+    )
     args = parser.parse_args(argv)
+    if args.markdown:
+        with open(args.markdown, encoding="utf-8") as file:
+            sys.stdout.write(markdown(json.load(file)) + "\n")
+        return 0
     chosen = sections(args.quick)
     results = {name: chosen[name]() for name in (args.only or SECTIONS)}
     json.dump(results, sys.stdout, indent=2)

@@ -314,3 +314,40 @@ class CommandTests(SynchronousTestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn("scenario broadcast", result.stdout)
         self.assertIn("starved_nodes", result.stdout)
+
+
+class OverlayBenchTests(SynchronousTestCase):
+    def test_markdown_tables(self) -> None:
+        """``python -m bench.overlay --markdown`` renders every section of its JSON."""
+        from bench.overlay import markdown
+
+        config = small(nodes=12)
+        reports = {
+            "churn": churn(config, periods=1, warmup=1, settle=1),
+            "partition": partition(config, warmup=1, split=1, after=1),
+            "sybil": sybil(config, fraction=0.25, warmup=1, periods=1),
+            "broadcast": broadcast(config, warmup=1),
+        }
+        results: dict[str, Any] = {
+            name: {"elastic": report.to_json(), "octez": report.to_json()}
+            for name, report in reports.items()
+        }
+        results["scale"] = {"churn": reports["churn"].to_json()}
+        results["small"] = [
+            {
+                "nodes": 12,
+                "connections": 6,
+                "admission": "octez",
+                "seeds": 1,
+                "starved_total": 2,
+                "runs_with_starved": 1,
+                "starved_max": 2,
+                "handshakes_per_node_median": 30,
+                "max_degree_ever": 9,
+            }
+        ]
+        text = markdown(json.loads(json.dumps(results)))
+        for heading in ("small", "churn", "partition", "sybil", "broadcast", "scale"):
+            self.assertIn(f"#### {heading}", text)
+        self.assertIn("| starved nodes | 0 | 0 |", text)
+        self.assertIn("| 12 | 6 | octez | 1 of 1 | 2 | 2 | 30 | 9 |", text)
