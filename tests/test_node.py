@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from typing import Any, cast
 
 import attrs
@@ -23,6 +24,13 @@ from twisted.application.service import IServiceMaker
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessTerminated
+from twisted.internet.interfaces import (
+    IAddress,
+    IHostnameResolver,
+    IHostResolution,
+    IReactorPluggableNameResolver,
+    IResolutionReceiver,
+)
 from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import EventLoggingObserver
@@ -31,6 +39,7 @@ from twisted.plugin import getPlugins
 from twisted.python import usage
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
+from zope.interface import implementer
 
 import twisted.plugins
 from txtezosp2p.connection import P2PConnection
@@ -522,7 +531,7 @@ class ResolveTests(TestCase):
 
         async def scenario() -> None:
             points = await resolve_points(
-                reactor,
+                cast(IReactorPluggableNameResolver, reactor),
                 [f"127.0.0.2:1#{PEER_ID}", "[::1]:2", "localhost:3", "no-such-host.invalid:4"],
             )
             self.assertEqual(points[0][0], Point("127.0.0.2", 1))
@@ -532,6 +541,48 @@ class ResolveTests(TestCase):
             self.assertFalse([p for p, _ in points if p.port == 4])
 
         return Deferred.fromCoroutine(scenario())
+
+    def test_names_go_through_the_reactor_resolver(self) -> Deferred[None]:
+        from twisted.internet import reactor
+
+        resolver = _AskedNames(cast(IReactorPluggableNameResolver, reactor).nameResolver)
+
+        async def scenario() -> None:
+            points = await resolve_points(resolver, ["localhost:3", "127.0.0.1:4"])
+            self.assertEqual(resolver.asked, ["localhost"])  # the literal is not looked up
+            self.assertIn((Point("127.0.0.1", 3), None), points)
+            self.assertIn((Point("127.0.0.1", 4), None), points)
+
+        return Deferred.fromCoroutine(scenario())
+
+
+@implementer(IReactorPluggableNameResolver, IHostnameResolver)
+class _AskedNames:
+    """A reactor whose name resolver records the names it is asked, then asks ``resolver``."""
+
+    def __init__(self, resolver: IHostnameResolver) -> None:
+        self.resolver = resolver
+        self.asked: list[str] = []
+
+    @property
+    def nameResolver(self) -> IHostnameResolver:
+        return self
+
+    def installNameResolver(self, resolver: IHostnameResolver) -> IHostnameResolver:
+        raise NotImplementedError()
+
+    def resolveHostName(
+        self,
+        resolutionReceiver: IResolutionReceiver,
+        hostName: str,
+        portNumber: int = 0,
+        addressTypes: Sequence[type[IAddress]] | None = None,
+        transportSemantics: str = "TCP",
+    ) -> IHostResolution:
+        self.asked.append(hostName)
+        return self.resolver.resolveHostName(
+            resolutionReceiver, hostName, portNumber, addressTypes, transportSemantics
+        )
 
 
 class NodeOverTCPTests(TestCase):

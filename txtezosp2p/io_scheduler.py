@@ -57,7 +57,7 @@ from twisted.internet.interfaces import (
     IReactorTime,
     ITransport,
 )
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -318,10 +318,6 @@ class IOScheduler(Service):
         """A protocol for the real transport that regulates ``protocol``'s traffic."""
         return ScheduledConnection(self, protocol)
 
-    def wrap_factory(self, factory: Factory) -> Factory:
-        """A factory whose protocols are those of ``factory``, regulated."""
-        return _WrappingFactory(self, factory)
-
     def stat(self) -> Stat:
         """Totals and current rates of every connection together (``P2p_stat``)."""
         if self.idle:
@@ -338,26 +334,6 @@ class IOScheduler(Service):
         self.connections.discard(connection)
         self.read.forget(connection)
         self.write.forget(connection)
-
-
-class _WrappingFactory(Factory):
-    noisy = False
-
-    def __init__(self, scheduler: IOScheduler, factory: Factory) -> None:
-        self.scheduler = scheduler
-        self.wrapped = factory
-
-    def doStart(self) -> None:
-        self.wrapped.doStart()
-
-    def doStop(self) -> None:
-        self.wrapped.doStop()
-
-    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
-        protocol = self.wrapped.buildProtocol(addr)
-        if protocol is None:
-            return None
-        return self.scheduler.wrap(protocol)
 
 
 #: What a finished :class:`ScheduledConnection` wraps instead of its protocol.

@@ -38,8 +38,15 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from twisted.application.service import Service
-from twisted.internet.defer import CancelledError, Deferred, DeferredList
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    DeferredList,
+    FailureGroup,
+    race,
+)
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
@@ -65,30 +72,38 @@ _log = ev.logger("p2p.maintenance")
 LOOKING_FOR_PEERS = 5.0
 
 
-def first_of(named: dict[str, Deferred[Any]]) -> Deferred[str]:
-    """Fire with the name of the first of ``named`` to fire; cancel the others."""
+@attrs.frozen
+class _Failed:
+    """A failure (other than a cancellation) that won a :func:`first_of` race."""
 
-    def cancel_all(_: Deferred[str]) -> None:
-        for waiting in named.values():
-            waiting.cancel()
+    failure: Failure
 
-    result: Deferred[str] = Deferred(cancel_all)
 
-    def done(_: object, key: str) -> None:
-        if not result.called:
-            for other, waiting in named.items():
-                if other != key:
-                    waiting.cancel()
-            result.callback(key)
-
-    def failed(failure: Failure, key: str) -> None:
-        if failure.check(CancelledError) or result.called:
-            return
-        result.errback(failure)
-
-    for key, waiting in named.items():
-        waiting.addCallbacks(done, failed, callbackArgs=(key,), errbackArgs=(key,))
+def _settled(result: object) -> object:
+    # a cancelled loser stays a failure; any other failure wins as a value
+    if isinstance(result, Failure) and not result.check(CancelledError):
+        return _Failed(result)
     return result
+
+
+def first_of(named: dict[str, Deferred[Any]]) -> Deferred[str]:
+    """
+    Fire with the name of the first of ``named`` to fire, cancelling the
+    others (:func:`~twisted.internet.defer.race`); the first failure that is
+    not a cancellation fails it.  Cancelling it cancels them all.
+    """
+    names = list(named)
+
+    def winner(won: tuple[int, object]) -> str | Failure:
+        index, value = won
+        return value.failure if isinstance(value, _Failed) else names[index]
+
+    def cancelled(failure: Failure) -> Failure:
+        # only cancelled Deferreds stay failures: all of them were cancelled
+        return Failure(CancelledError()) if failure.check(FailureGroup) else failure
+
+    racing = race([waiting.addBoth(_settled) for waiting in named.values()])
+    return racing.addCallbacks(winner, cancelled)
 
 
 class MaintenanceService(Service):

@@ -4,7 +4,7 @@ The P2P layer as one object (Octez ``P2p``, behaviour.md §1, §15): what an
 embedding Twisted application creates with its configuration, limits,
 message encodings and metadata, and then uses to talk to peers.
 
-:class:`P2P` is a ``MultiService`` that builds and wires the ACL, the IO
+:class:`P2P` is a ``Service`` that builds and wires the ACL, the IO
 scheduler, the pool, the answerer and the connect handler; every operation
 that waits returns a ``Deferred``.  :func:`faked_network` gives an object
 with the same interface that opens no socket (Octez ``faked_network``).
@@ -53,7 +53,6 @@ from .wire.errors import (
     ConnectionFailed,
     DisconnectReason,
     MaintenanceDisabled,
-    P2PLayerDisabled,
 )
 from .wire.ids import PeerId, Point, to_ipv6
 from .wire.stats import Stat
@@ -685,9 +684,6 @@ class FakedP2P:
 
     def watch(self, watcher: Any) -> Callable[[], None]:
         return lambda: None
-
-    def rpc_unavailable(self) -> P2PLayerDisabled:
-        return P2PLayerDisabled("P2P layer disabled")
 
 
 def faked_network(identity: Identity | None = None) -> FakedP2P:

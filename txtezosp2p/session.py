@@ -683,10 +683,6 @@ class Session(Protocol):
         """Queue ``message`` if there is room now; ``False`` means it was dropped."""
         return self._outbox.write_now(self._outbox.encode(message))
 
-    def encode(self, message: object) -> bytes:
-        """The encoded body of ``message``, for :meth:`write_body_now` (Octez ``encode``)."""
-        return self._outbox.encode(message)
-
     def write_body_now(self, body: bytes) -> bool:
         """
         Queue an already encoded body if there is room (Octez

@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.test_session -*-
 """
-A test kit for applications built on txtezosp2p: fixed identities and
-helpers to run sessions over Twisted's in-memory ``iosim`` transport.
+A test kit for applications built on txtezosp2p: fixed identities, fresh
+identities that skip or miss the proof of work, and a session
+configuration for tests (sandbox versions, byte-string messages).
 
 The identities are public test identities (published with TezEdge), with
 proof-of-work levels 26 and 36, so they pass any default target without

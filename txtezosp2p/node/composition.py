@@ -29,17 +29,30 @@ every application message, so that a peer's traffic never fills a queue.
 from __future__ import annotations
 
 import os
-import socket
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 from twisted.application.service import MultiService
-from twisted.internet.defer import CancelledError, Deferred, DeferredList, fail, succeed
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    DeferredList,
+    fail,
+    gatherResults,
+    succeed,
+)
 from twisted.internet.error import CannotListenError
-from twisted.internet.threads import deferToThreadPool
+from twisted.internet.interfaces import (
+    IAddress,
+    IHostResolution,
+    IReactorPluggableNameResolver,
+    IResolutionReceiver,
+)
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from .. import _backend
 from .. import _events as ev
@@ -153,16 +166,20 @@ def NodeOptions(
     )
 
 
+#: A bootstrap point and the peer id expected there, if any.
+Seed = tuple[Point, PeerId | None]
+
+
 def resolve_points(
-    reactor: Any, entries: Sequence[str]
-) -> Deferred[list[tuple[Point, PeerId | None]]]:
+    reactor: IReactorPluggableNameResolver, entries: Sequence[str]
+) -> Deferred[list[Seed]]:
     """
     The points of ``host[:port][#peer_id]`` entries: IP addresses as they
-    are, host names through ``getaddrinfo`` in the reactor's thread pool
-    (every address found).  Names that do not resolve are logged and
+    are, host names through the reactor's name resolver (every address
+    found, IPv4 and IPv6).  Names that do not resolve are logged and
     skipped, as Octez does.
     """
-    literal: list[tuple[Point, PeerId | None]] = []
+    literal: list[Seed] = []
     names: list[tuple[str, int, PeerId | None]] = []
     for entry in entries:
         host, port, peer_id = parse_bootstrap_peer(entry)
@@ -172,29 +189,57 @@ def resolve_points(
             names.append((host, port, peer_id))
     if not names:
         return succeed(literal)
+    lookups = [_resolve_host(reactor, host, port, peer_id) for host, port, peer_id in names]
 
-    def lookup() -> list[tuple[Point, PeerId | None]]:
-        found: list[tuple[Point, PeerId | None]] = []
-        for host, port, peer_id in names:
-            try:
-                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except OSError as error:
-                _log.warn(
-                    "cannot resolve bootstrap peer {host}: {error}",
-                    event=ev.CANNOT_RESOLVE_BOOTSTRAP_PEER,
-                    host=host,
-                    error=str(error),
-                )
-                continue
-            for info in infos:
-                address = str(info[4][0]).split("%", 1)[0]
-                point = (Point(address, port), peer_id)
-                if point not in found:
-                    found.append(point)
+    def gather(
+        results: list[list[Seed]],
+    ) -> list[Seed]:
+        found = list(literal)
+        for points in results:
+            found.extend(point for point in points if point not in found)
         return found
 
-    resolving = deferToThreadPool(reactor, reactor.getThreadPool(), lookup)
-    return resolving.addCallback(lambda found: literal + [p for p in found if p not in literal])
+    return gatherResults(lookups).addCallback(gather)
+
+
+@implementer(IResolutionReceiver)
+class _Addresses:
+    """Collects the addresses one name resolves to (``IResolutionReceiver``)."""
+
+    def __init__(self) -> None:
+        self.addresses: list[str] = []
+        self.done: Deferred[list[str]] = Deferred()
+
+    def resolutionBegan(self, resolutionInProgress: IHostResolution) -> None:
+        pass
+
+    def addressResolved(self, address: IAddress) -> None:
+        if isinstance(address, (IPv4Address, IPv6Address)):
+            host = address.host.split("%", 1)[0]  # no IPv6 scope id in a point
+            if host not in self.addresses:
+                self.addresses.append(host)
+
+    def resolutionComplete(self) -> None:
+        self.done.callback(self.addresses)
+
+
+def _resolve_host(
+    reactor: IReactorPluggableNameResolver, host: str, port: int, peer_id: PeerId | None
+) -> Deferred[list[Seed]]:
+    receiver = _Addresses()
+    reactor.nameResolver.resolveHostName(receiver, host, port)
+
+    def points(addresses: list[str]) -> list[Seed]:
+        if not addresses:
+            _log.warn(
+                "cannot resolve bootstrap peer {host}: {error}",
+                event=ev.CANNOT_RESOLVE_BOOTSTRAP_PEER,
+                host=host,
+                error="no address found",
+            )
+        return [(Point(address, port), peer_id) for address in addresses]
+
+    return receiver.done.addCallback(points)
 
 
 class NodeStartError(Exception):
@@ -355,7 +400,7 @@ class Node(MultiService):
         report.setServiceParent(self)  # stopped first
         return p2p
 
-    def _build(self, identity: Identity, trusted: list[tuple[Point, PeerId | None]]) -> P2P:
+    def _build(self, identity: Identity, trusted: list[Seed]) -> P2P:
         config = self.config
         os.makedirs(config.data_directory, exist_ok=True)
         settings = config.p2p

@@ -33,7 +33,6 @@ from .errors import (
     InvalidIncomingCiphertextSize,
     P2PError,
 )
-from .ids import PeerId
 
 if TYPE_CHECKING:
     from .._backend import CboxModule
@@ -120,11 +119,6 @@ def pow_level(public_key: bytes, stamp: bytes) -> int:
 def public_key_of_secret(secret_key: bytes) -> bytes:
     """X25519 scalar multiplication by the base point (``Box.neuterize``)."""
     return bytes(crypto_scalarmult_base(secret_key))
-
-
-def hash_public_key(public_key: bytes) -> PeerId:
-    """``Crypto_box.hash``: the peer id of a public key."""
-    return PeerId.of_public_key(public_key)
 
 
 def precompute(secret_key: bytes, public_key: bytes) -> bytes:
