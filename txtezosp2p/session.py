@@ -27,7 +27,9 @@ than the application reads is paused (``transport.pauseProducing``).
 The module is longer than our usual 600 lines because the glue of each
 handshake step carries the step's structured log events, aligned with
 Octez's; the steps themselves are :mod:`txtezosp2p.handshake`, the states
-:mod:`txtezosp2p.lifecycle`.
+:mod:`txtezosp2p.lifecycle`, the configuration
+:mod:`txtezosp2p.session_config` (re-exported here).  The factories and
+:func:`connect_session` stay beside the protocol they build.
 
 Octez sources: ``src/lib_p2p/p2p_socket.ml``, ``p2p_connect_handler.ml``
 (version selection), ``src/lib_base/p2p_connection.ml`` (``Info``).
@@ -35,13 +37,11 @@ Octez sources: ``src/lib_p2p/p2p_socket.ml``, ``p2p_connect_handler.ml``
 
 from __future__ import annotations
 
-import os
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 from typing import Protocol as TypingProtocol
 
-import attrs
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -54,24 +54,19 @@ from . import handshake
 from ._observer import Observer
 from ._queue import BoundedQueue
 from .gate import Accept, ConnectionInfo, Decision, Refuse, Reject, VersionGate
-from .identity import Identity
 from .inbox import Receiver
-from .interfaces import IAuthenticationGate, IMessageCodec, ISession
+from .interfaces import ISession
 from .lifecycle import IDLE, Lifecycle, SessionCore, Step, build_lifecycle
-from .limits import Limits
 from .outbox import WRITE_BATCH, Outbox
+from .session_config import SessionConfig
 from .wire.crypto import (
-    NONCE_SIZE,
     ChunkCipher,
-    PowTarget,
 )
 from .wire.encoding import (
     Ack,
     ConnectionMessage,
-    MetadataConfig,
     Nack,
     NetworkVersion,
-    default_metadata_config,
     encode_ack,
 )
 from .wire.errors import (
@@ -97,7 +92,6 @@ S = TypeVar("S", bound=Step)
 
 _log = ev.logger("p2p.socket")
 _handler_log = ev.logger("p2p.connect_handler")
-_EVERY_LINE = ev.SummarisingLogger(None)
 _FAILED = (
     "{count:,} handshakes failed with {subjects:,} addresses in the last {period:g} s ({kind})"
 )
@@ -110,92 +104,6 @@ _ACK = encode_ack(Ack())
 #: Bytes we accept to hold while no step of the handshake wants them: one
 #: connection message or chunk and the next one.  Beyond that the peer is paused.
 HANDSHAKE_BUFFER_LIMIT = 2 * (2 + 0xFFFF)
-
-
-# -- Configuration ----------------------------------------------------------
-
-
-def _pow_target(value: float | PowTarget) -> PowTarget:
-    return value if isinstance(value, PowTarget) else PowTarget.of_difficulty(value)
-
-
-def _check_nonce(_: object, attribute: attrs.Attribute[Any], value: bytes | None) -> None:
-    if value is not None and len(value) != NONCE_SIZE:
-        raise ValueError(f"{attribute.name} must be {NONCE_SIZE} bytes")
-
-
-@attrs.frozen(kw_only=True)
-class SessionConfig:
-    """
-    Everything a session needs besides its transport and clock.
-
-    ``advertised_port`` is the listening port we announce (``None``: we do
-    not listen).  ``gate`` decides after authentication; by default a
-    :class:`VersionGate` over ``versions``.
-
-    Deterministic sessions: the only randomness of a session is the nonce
-    of its connection message, drawn from ``random_bytes`` (``os.urandom``
-    by default) unless ``message_nonce`` fixes it.  With a fixed identity,
-    nonce and metadata a session sends the same bytes every time, which is
-    how a recorded handshake is replayed in a test (docs/embedding.md).
-    """
-
-    identity: Identity
-    versions: Versions
-    codec: IMessageCodec
-    pow_target: PowTarget = attrs.field(
-        factory=lambda: PowTarget.of_difficulty(26.0), converter=_pow_target
-    )
-    metadata: MetadataConfig[Any] = attrs.field(factory=default_metadata_config)
-    advertised_port: int | None = None
-    limits: Limits = attrs.field(factory=Limits)
-    gate: IAuthenticationGate | None = None
-    backend: Any = None
-    #: Rate limit of the per-connection lines of refused and failed
-    #: handshakes, shared by a node's sessions; ``None``: every line.
-    log_summary: ev.SummarisingLogger | None = None
-    #: The nonce of our connection message; ``None`` draws a fresh one.
-    message_nonce: bytes | None = attrs.field(default=None, validator=_check_nonce)
-    #: The random source: ``random_bytes(n)`` returns ``n`` random bytes.
-    random_bytes: Callable[[int], bytes] = os.urandom
-    _version_gate: VersionGate = attrs.field(init=False, repr=False, eq=False)
-
-    # our connection message without its nonce: the same for every session
-    _greeting_parts: tuple[bytes, bytes] = attrs.field(init=False, repr=False, eq=False)
-
-    @_version_gate.default
-    def _make_version_gate(self) -> VersionGate:
-        return VersionGate(self.versions)
-
-    @_greeting_parts.default
-    def _split_greeting(self) -> tuple[bytes, bytes]:
-        marker = b"\xa5" * NONCE_SIZE
-        frame = handshake.greeting(
-            self.identity, self.advertised_port, self.versions.announced, marker
-        )
-        start = handshake.GREETING_NONCE_OFFSET
-        assert frame[start : start + NONCE_SIZE] == marker
-        return frame[:start], frame[start + NONCE_SIZE :]
-
-    def effective_gate(self) -> IAuthenticationGate:
-        return self.gate if self.gate is not None else self._version_gate
-
-    def summary(self) -> ev.SummarisingLogger:
-        return self.log_summary if self.log_summary is not None else _EVERY_LINE
-
-    def greeting(self, nonce: bytes) -> bytes:
-        """Our framed connection message with ``nonce`` (:func:`handshake.greeting`)."""
-        before, after = self._greeting_parts
-        return before + nonce + after
-
-    def connection_nonce(self) -> bytes:
-        """The nonce of the next connection message."""
-        if self.message_nonce is not None:
-            return self.message_nonce
-        nonce = self.random_bytes(NONCE_SIZE)
-        if len(nonce) != NONCE_SIZE:
-            raise ValueError(f"random_bytes({NONCE_SIZE}) returned {len(nonce)} bytes")
-        return nonce
 
 
 # -- The session ------------------------------------------------------------
