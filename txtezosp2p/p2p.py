@@ -7,7 +7,8 @@ message encodings and metadata, and then uses to talk to peers.
 :class:`P2P` is a ``Service`` that builds and wires the ACL, the IO
 scheduler, the pool, the answerer and the connect handler; every operation
 that waits returns a ``Deferred``.  :func:`faked_network` gives an object
-with the same interface that opens no socket (Octez ``faked_network``).
+with the same interface that opens no socket (Octez ``faked_network``,
+in :mod:`txtezosp2p.p2p_faked`, re-exported here).
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ from .admission import admission_policy
 from .answerer import Answerer, PrivateAnswerer
 from .connect_handler import ConnectHandler, tcp_endpoint_factory
 from .connection import P2PConnection
-from .identity import Identity
 from .interfaces import IP2P, EndpointFactory
 from .io_scheduler import IOScheduler
 from .limits import Limits
 from .maintenance import MaintenanceService
 from .p2p_config import P2PConfig, P2PSettings, listen_description
+from .p2p_faked import FakedP2P, faked_network
 from .peers_file import PeersFile, PeersFileService
 from .pool import PeerMetaConfig, Pool
 from .pool_state import PoolEvent
@@ -50,7 +51,6 @@ from .wire.encoding import (
 )
 from .wire.errors import (
     ConnectionClosed,
-    ConnectionFailed,
     DisconnectReason,
     MaintenanceDisabled,
 )
@@ -594,102 +594,4 @@ class P2P(Service):
             info.trusted = False
 
 
-@implementer(IP2P)
-class FakedP2P:
-    """
-    A P2P layer that opens no socket (Octez ``faked_network``,
-    behaviour.md §15): connect fails, sends fail, try_send drops, receives
-    never return, stats are zero.
-    """
-
-    def __init__(self, identity: Identity | None = None) -> None:
-        from .testing import unchecked_identity
-
-        self.identity = identity or unchecked_identity()
-
-    @property
-    def peer_id(self) -> PeerId:
-        return self.identity.peer_id
-
-    def activate(self) -> Deferred[None]:
-        return succeed(None)
-
-    def shutdown(self) -> Deferred[None]:
-        return succeed(None)
-
-    def maintain(self) -> Deferred[None]:
-        return succeed(None)
-
-    def connect(self, point: Point, timeout: float | None = None, **_: Any) -> Deferred[Any]:
-        return fail(ConnectionFailed("the P2P layer is disabled"))
-
-    def connections(self) -> list[Any]:
-        return []
-
-    def iter_connections(self) -> Iterator[Any]:
-        return iter(())
-
-    def fold_connections(self, function: Callable[[Any, T], T], initial: T) -> T:
-        return initial
-
-    def find_connection_by_peer_id(self, peer_id: PeerId) -> None:
-        return None
-
-    def find_connection_by_point(self, point: Point) -> None:
-        return None
-
-    def global_stat(self) -> Stat:
-        return Stat()
-
-    def connection_stat(self, connection: Any) -> Stat:
-        return Stat()
-
-    def disconnect(
-        self, connection: Any, wait: bool = False, reason: DisconnectReason | str = ""
-    ) -> Deferred[None]:
-        return succeed(None)
-
-    def send(self, connection: Any, message: object) -> Deferred[None]:
-        return fail(ConnectionClosed("the P2P layer is disabled"))
-
-    def try_send(self, connection: Any, message: object) -> bool:
-        return False
-
-    def recv(self, connection: Any) -> Deferred[object]:
-        return Deferred()
-
-    def recv_any(self) -> Deferred[tuple[Any, object]]:
-        return Deferred()
-
-    def broadcast(self, connections: Any, message: object, **_: Any) -> int:
-        return 0
-
-    def on_new_connection(self, hook: Any) -> None:
-        pass
-
-    def on_disconnection(self, hook: Any) -> None:
-        pass
-
-    def get_peer_metadata(self, peer_id: PeerId) -> Any:
-        return None
-
-    def set_peer_metadata(self, peer_id: PeerId, metadata: Any) -> None:
-        pass
-
-    def greylist_addr(self, address: Any) -> None:
-        pass
-
-    def greylist_peer(self, peer_id: PeerId) -> None:
-        pass
-
-    def watch(self, watcher: Any) -> Callable[[], None]:
-        return lambda: None
-
-
-def faked_network(identity: Identity | None = None) -> FakedP2P:
-    """A P2P layer that opens no socket and talks to nobody."""
-    return FakedP2P(identity)
-
-
-#: ``P2PConfig`` and ``P2PSettings`` live in :mod:`txtezosp2p.p2p_config`; importable from here too.
 __all__ = ["P2P", "FakedP2P", "P2PConfig", "P2PSettings", "faked_network"]
