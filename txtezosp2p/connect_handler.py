@@ -20,6 +20,12 @@ behaviour.md §3).
 
 Failures update the point's state (its reconnection delay grows) and
 greylist the remote address where Octez does (§6.3).
+
+The module is longer than our usual 600 lines because it follows
+``p2p_connect_handler.ml`` step by step (dial, authenticate, decide,
+register), and the steps share the in-flight counters and the point and
+peer states they hand over to each other; the decision itself is one
+function, :meth:`ConnectHandler._decide`.
 """
 
 from __future__ import annotations

@@ -38,6 +38,11 @@ connections stream at once, and keep ``read_buffer_size`` as the size of the
 pieces handed over under a cap, which is what bounds the burst one
 connection takes per step.  Without a cap, reads are handed over whole,
 which has the same effect as back-to-back reads.
+
+The module is longer than our usual 600 lines because both directions, the
+quota table and the regulated connection share one period's arithmetic, as
+they share ``p2p_io_scheduler.ml`` in Octez; split, each part would need the
+others' private state.
 """
 
 from __future__ import annotations

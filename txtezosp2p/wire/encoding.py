@@ -20,6 +20,9 @@ line and the admin API): ``to_json``/``*_from_json`` functions below.
 Octez sources: ``src/lib_p2p/p2p_socket.ml`` (Connection_message, Ack),
 ``src/lib_p2p/p2p_message.ml``, ``src/lib_p2p_services/connection_metadata.ml``,
 ``src/lib_version/network_version.ml``, ``src/lib_base/p2p_point.ml``.
+
+The module is longer than our usual 600 lines because it mirrors these
+files value by value, each value's binary and JSON forms side by side.
 """
 
 from __future__ import annotations

@@ -21,6 +21,10 @@ announcing a head that later fails to apply must not be kicked for it.
 Use :func:`shell_message_codec` for a P2P codec that speaks them (or
 :func:`shell_message_encodings` to add them to another codec).  Nothing here
 imports Twisted.
+
+The module is longer than our usual 600 lines because it mirrors
+``distributed_db_message.ml`` message by message, in its order, each
+message with its tag, bounds, binary and JSON forms.
 """
 
 from __future__ import annotations
