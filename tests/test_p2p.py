@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
@@ -23,6 +23,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
+from txtezosp2p.connection import P2PConnection
 from txtezosp2p.identity import Identity
 from txtezosp2p.interfaces import IP2P, IP2PConnection, IPool
 from txtezosp2p.limits import Limits
@@ -662,16 +663,17 @@ class FakedNetworkTests(SynchronousTestCase):
     def test_faked_network(self) -> None:
         net = faked_network()
         verifyObject(IP2P, net)
+        stranger = cast(P2PConnection, object())  # a faked network has no connection
         self.failureResultOf(net.connect(Point("127.0.0.1", 9732)), ConnectionFailed)
-        self.failureResultOf(net.send(object(), "x"), ConnectionClosed)
-        self.assertFalse(net.try_send(object(), "x"))
-        self.assertNoResult(net.recv(object()))
+        self.failureResultOf(net.send(stranger, "x"), ConnectionClosed)
+        self.assertFalse(net.try_send(stranger, "x"))
+        self.assertNoResult(net.recv(stranger))
         self.assertNoResult(net.recv_any())
         self.assertEqual(net.broadcast(None, "x"), 0)
         self.assertEqual(net.connections(), [])
         self.assertEqual(net.global_stat().total_sent, 0)
         self.successResultOf(net.maintain())
-        self.successResultOf(net.disconnect(object()))
+        self.successResultOf(net.disconnect(stranger))
         self.successResultOf(net.activate())
         self.successResultOf(net.shutdown())
 

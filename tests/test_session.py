@@ -89,14 +89,20 @@ class Harness:
 
 
 class IOSimHarness(Harness):
-    def __init__(self, **caps: int) -> None:
+    def __init__(
+        self, *, max_download_speed: int | None = None, max_upload_speed: int | None = None
+    ) -> None:
         self.clock = Clock()
         self.pump: iosim.IOPump | None = None
         self.schedulers: list[IOScheduler] = []
-        if caps:
+        if max_download_speed is not None or max_upload_speed is not None:
             # one scheduler per end, as two nodes would have
             for _ in range(2):
-                scheduler = IOScheduler(self.clock, **caps)
+                scheduler = IOScheduler(
+                    self.clock,
+                    max_download_speed=max_download_speed,
+                    max_upload_speed=max_upload_speed,
+                )
                 scheduler.startService()
                 self.schedulers.append(scheduler)
 

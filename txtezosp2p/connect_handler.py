@@ -58,6 +58,7 @@ from .interfaces import (
     IConnectHandler,
     IIOScheduler,
     IPool,
+    ISession,
 )
 from .limits import ConnectionBounds, Limits
 from .pool_state import (
@@ -208,7 +209,7 @@ class ConnectHandler:
         self.log_summary = ev.SummarisingLogger(clock)
         self.session_config = attrs.evolve(session_config, gate=self, log_summary=self.log_summary)
         self.versions = session_config.versions
-        self._attempts: dict[Session, _Attempt] = {}
+        self._attempts: dict[ISession, _Attempt] = {}
         self._incoming: set[Session] = set()
         #: Failed handshakes and dials by reason (Octez error id), for metrics.
         self.failures: Counter[str] = Counter()
@@ -346,11 +347,11 @@ class ConnectHandler:
 
     # -- the gate (behaviour.md §3.4) ----------------------------------------
 
-    def decide(self, session: Any, info: object) -> Decision:
+    def decide(self, session: ISession, info: object) -> Decision:
         with self.pool.triggers_held():
             return self._decide(session, info)
 
-    def _decide(self, session: Any, info: object) -> Decision:
+    def _decide(self, session: ISession, info: object) -> Decision:
         assert isinstance(info, ConnectionInfo)
         attempt = self._attempts.get(session)
         if attempt is None:  # not ours: be safe

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._backend import CboxModule
 from .gate import ConnectionInfo, Reject
 from .identity import Identity
 from .wire.crypto import (
@@ -77,7 +78,7 @@ def authenticate(
     incoming: bool,
     secret_key: bytes,
     pow_target: PowTarget,
-    backend: Any = None,
+    backend: CboxModule | None = None,
 ) -> tuple[ConnectionMessage, ChunkCipher]:
     """
     The remote connection message in ``raw`` (framed) checked, and the chunk

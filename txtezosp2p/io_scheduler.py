@@ -66,7 +66,7 @@ from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from . import _backend
+from . import _backend, _quota_py
 from . import _events as ev
 from .interfaces import IIOScheduler
 from .limits import Limits
@@ -87,7 +87,12 @@ class _Direction:
     """Reads or writes: the accounting table, the cap, the waiting queues."""
 
     def __init__(
-        self, name: str, table: Any, cap: int | None, piece: int, clock: IReactorTime
+        self,
+        name: str,
+        table: _quota_py.QuotaTable,
+        cap: int | None,
+        piece: int,
+        clock: IReactorTime,
     ) -> None:
         self.name = name
         self.clock = clock
@@ -188,7 +193,7 @@ class IOScheduler(Service):
         socket_read_size: int = 128 * 1024,
         read_queue_size: int | None = 8 << 20,
         write_queue_size: int | None = 8 << 20,
-        backend: Any = None,
+        backend: _backend.QuotaModule | None = None,
     ) -> None:
         module = backend or _backend.quota
         self.clock = clock
@@ -219,7 +224,9 @@ class IOScheduler(Service):
         self._ids = itertools.count(1)
 
     @classmethod
-    def from_limits(cls, clock: IReactorTime, limits: Limits, backend: Any = None) -> IOScheduler:
+    def from_limits(
+        cls, clock: IReactorTime, limits: Limits, backend: _backend.QuotaModule | None = None
+    ) -> IOScheduler:
         def kib(value: int | None) -> int | None:
             return None if value is None else value * 1024
 

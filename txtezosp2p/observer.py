@@ -37,7 +37,7 @@ about 10 MB with the defaults.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 from twisted.internet.interfaces import IReactorTime
@@ -56,6 +56,10 @@ from .wire.shell import (
     OperationMessage,
 )
 from .wire.shell_types import BlockHash, BlockHeader, ChainId, OperationHash, timestamp_to_json
+
+if TYPE_CHECKING:
+    from .connection import P2PConnection
+    from .p2p import P2P
 
 _log = ev.logger("p2p.observer")
 
@@ -192,12 +196,12 @@ class Observer:
             "other_chain": 0,
             "requests_sent": 0,
         }
-        self._watched: dict[PeerId, tuple[Any, Any]] = {}
+        self._watched: dict[PeerId, tuple[P2P, P2PConnection]] = {}
         self._asked: set[PeerId] = set()
 
     # -- connections -----------------------------------------------------------------
 
-    def watch(self, p2p: Any, connection: Any) -> None:
+    def watch(self, p2p: P2P, connection: P2PConnection) -> None:
         """The node's ``on_connection`` hook: ask for the chain's gossip, read and record."""
         peer_id = connection.peer_id
         self._watched[peer_id] = (p2p, connection)

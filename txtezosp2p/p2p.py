@@ -16,12 +16,12 @@ from __future__ import annotations
 import random
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, fail, maybeDeferred, succeed
-from twisted.internet.interfaces import IListeningPort
+from twisted.internet.interfaces import IListeningPort, IReactorTCP, IReactorTime, IReactorUDP
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -72,6 +72,9 @@ class P2P(Service):
     :meth:`activate` (or start it as a service).  ``limits`` defaults to
     ``config.limits``.  ``clock`` defaults to the
     reactor; tests inject a ``task.Clock`` for timers while sockets stay real.
+    The reactor is used as ``IReactorTCP`` only to listen and to dial by
+    default, and as ``IReactorUDP`` only for LAN discovery: a clock alone
+    serves a P2P that does neither.
     ``endpoint_factory`` is how points are dialled (by default TCP through
     ``reactor``, see :func:`~txtezosp2p.connect_handler.tcp_endpoint_factory`);
     the network simulator and socket-free tests give in-memory endpoints.
@@ -79,20 +82,20 @@ class P2P(Service):
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IReactorTime,
         config: P2PConfig,
         limits: Limits | None = None,
         *,
         message_encodings: Sequence[MessageEncoding[Any]] = (),
         peer_meta: PeerMetaConfig | None = None,
         conn_meta: MetadataConfig[Any] | None = None,
-        clock: Any = None,
+        clock: IReactorTime | None = None,
         rng: random.Random | None = None,
         endpoint_factory: EndpointFactory | None = None,
     ) -> None:
         super().__init__()
         self.reactor = reactor
-        self.clock = clock or reactor
+        self.clock: IReactorTime = clock or reactor
         self.config = config
         self.limits = limits = config.limits if limits is None else limits
         self.rng = rng or random.Random()
@@ -128,7 +131,9 @@ class P2P(Service):
             limits, maintenance=limits.maintenance_idle_time is not None
         )
         if endpoint_factory is None:
-            endpoint_factory = tcp_endpoint_factory(reactor, limits.connection_timeout)
+            endpoint_factory = tcp_endpoint_factory(
+                cast(IReactorTCP, reactor), limits.connection_timeout
+            )
         self.handler = ConnectHandler(
             endpoint_factory,
             self.pool,
@@ -151,7 +156,7 @@ class P2P(Service):
         self.welcome: WelcomeService | None = None
         if config.listen:
             self.welcome = WelcomeService(
-                reactor,
+                cast(IReactorTCP, reactor),
                 tuple(listen_description(entry) for entry in config.listen),
                 self.handler.server_factory(),
                 limits.backlog,
@@ -242,7 +247,7 @@ class P2P(Service):
                 return self.pool.register_new_point(point, trusted_flag)
 
             self.discovery = DiscoveryService(
-                self.reactor,
+                cast(IReactorUDP, self.reactor),
                 peer_id=self.peer_id,
                 listening_port=self.listening_port,
                 register=register,

@@ -8,8 +8,8 @@ layer disabled.  Importable from :mod:`txtezosp2p.p2p` as well.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
@@ -23,6 +23,10 @@ from .wire.errors import (
 )
 from .wire.ids import PeerId, Point
 from .wire.stats import Stat
+
+if TYPE_CHECKING:
+    from .connection import P2PConnection
+    from .pool_state import PoolEvent
 
 T = TypeVar("T")
 
@@ -56,13 +60,13 @@ class FakedP2P:
     def connect(self, point: Point, timeout: float | None = None, **_: Any) -> Deferred[Any]:
         return fail(ConnectionFailed("the P2P layer is disabled"))
 
-    def connections(self) -> list[Any]:
+    def connections(self) -> list[P2PConnection]:
         return []
 
-    def iter_connections(self) -> Iterator[Any]:
+    def iter_connections(self) -> Iterator[P2PConnection]:
         return iter(())
 
-    def fold_connections(self, function: Callable[[Any, T], T], initial: T) -> T:
+    def fold_connections(self, function: Callable[[P2PConnection, T], T], initial: T) -> T:
         return initial
 
     def find_connection_by_peer_id(self, peer_id: PeerId) -> None:
@@ -74,33 +78,35 @@ class FakedP2P:
     def global_stat(self) -> Stat:
         return Stat()
 
-    def connection_stat(self, connection: Any) -> Stat:
+    def connection_stat(self, connection: P2PConnection) -> Stat:
         return Stat()
 
     def disconnect(
-        self, connection: Any, wait: bool = False, reason: DisconnectReason | str = ""
+        self, connection: P2PConnection, wait: bool = False, reason: DisconnectReason | str = ""
     ) -> Deferred[None]:
         return succeed(None)
 
-    def send(self, connection: Any, message: object) -> Deferred[None]:
+    def send(self, connection: P2PConnection, message: object) -> Deferred[None]:
         return fail(ConnectionClosed("the P2P layer is disabled"))
 
-    def try_send(self, connection: Any, message: object) -> bool:
+    def try_send(self, connection: P2PConnection, message: object) -> bool:
         return False
 
-    def recv(self, connection: Any) -> Deferred[object]:
+    def recv(self, connection: P2PConnection) -> Deferred[object]:
         return Deferred()
 
-    def recv_any(self) -> Deferred[tuple[Any, object]]:
+    def recv_any(self) -> Deferred[tuple[P2PConnection, object]]:
         return Deferred()
 
-    def broadcast(self, connections: Any, message: object, **_: Any) -> int:
+    def broadcast(
+        self, connections: Sequence[P2PConnection] | None, message: object, **_: Any
+    ) -> int:
         return 0
 
-    def on_new_connection(self, hook: Any) -> None:
+    def on_new_connection(self, hook: Callable[[PeerId, P2PConnection], None]) -> None:
         pass
 
-    def on_disconnection(self, hook: Any) -> None:
+    def on_disconnection(self, hook: Callable[[PeerId], None]) -> None:
         pass
 
     def get_peer_metadata(self, peer_id: PeerId) -> Any:
@@ -115,7 +121,7 @@ class FakedP2P:
     def greylist_peer(self, peer_id: PeerId) -> None:
         pass
 
-    def watch(self, watcher: Any) -> Callable[[], None]:
+    def watch(self, watcher: Callable[[PoolEvent], None]) -> Callable[[], None]:
         return lambda: None
 
 

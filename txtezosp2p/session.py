@@ -44,7 +44,7 @@ from typing import Protocol as TypingProtocol
 
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.error import ConnectionDone, ConnectionLost
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -55,7 +55,7 @@ from ._observer import Observer
 from ._queue import BoundedQueue
 from .gate import Accept, ConnectionInfo, Decision, Refuse, Reject, VersionGate
 from .inbox import Receiver
-from .interfaces import ISession
+from .interfaces import IIOScheduler, ISession
 from .lifecycle import IDLE, Lifecycle, SessionCore, Step, build_lifecycle
 from .outbox import WRITE_BATCH, Outbox
 from .session_config import SessionConfig
@@ -779,7 +779,7 @@ class SessionFactory(Factory):
         config: SessionConfig,
         clock: IReactorTime,
         on_session: Callable[[Session], None] | None = None,
-        scheduler: Any = None,
+        scheduler: IIOScheduler | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -833,7 +833,7 @@ def _forget_traceback(error: BaseException) -> None:
 def connect_session(
     config: SessionConfig,
     clock: IReactorTime,
-    endpoint: Any,
+    endpoint: IStreamClientEndpoint,
     *,
     point: Point | None = None,
     timeout: float | None = None,
@@ -898,8 +898,8 @@ def connect_session(
         else:
             result.callback(outcome)
 
-    connecting.addCallbacks(_connected, _tcp_failed)
-    connecting.addBoth(_finished)
+    dialled: Deferred[Session] = connecting.addCallbacks(_connected, _tcp_failed)
+    dialled.addBoth(_finished)
     return result
 
 

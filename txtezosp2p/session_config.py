@@ -16,6 +16,7 @@ import attrs
 
 from . import _events as ev
 from . import handshake
+from ._backend import CboxModule
 from .gate import VersionGate
 from .identity import Identity
 from .interfaces import IAuthenticationGate, IMessageCodec
@@ -68,7 +69,7 @@ class SessionConfig:
     advertised_port: int | None = None
     limits: Limits = attrs.field(factory=Limits)
     gate: IAuthenticationGate | None = None
-    backend: Any = None
+    backend: CboxModule | None = None
     #: Rate limit of the per-connection lines of refused and failed
     #: handshakes, shared by a node's sessions; ``None``: every line.
     log_summary: ev.SummarisingLogger | None = None

@@ -32,7 +32,12 @@ from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, FirstError, succeed
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStreamServerEndpoint
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolFactory,
+    IReactorTCP,
+    IStreamServerEndpoint,
+)
 from twisted.python.failure import Failure
 
 from . import _events as ev
@@ -233,7 +238,11 @@ class WelcomeService(MultiService):
     """Listens on every endpoint string for incoming P2P connections."""
 
     def __init__(
-        self, reactor: Any, listen: tuple[str, ...], factory: IProtocolFactory, backlog: int = 20
+        self,
+        reactor: IReactorTCP,
+        listen: tuple[str, ...],
+        factory: IProtocolFactory,
+        backlog: int = 20,
     ) -> None:
         super().__init__()
         self.listeners: list[EndpointListener] = []

@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 from twisted.application.service import MultiService
@@ -49,6 +49,8 @@ from twisted.internet.interfaces import (
     IAddress,
     IHostResolution,
     IReactorPluggableNameResolver,
+    IReactorThreads,
+    IReactorTime,
     IResolutionReceiver,
 )
 from twisted.python.failure import Failure
@@ -282,7 +284,7 @@ class Node(MultiService):
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IReactorTime,
         config: NodeConfig,
         *,
         message_encodings: Sequence[MessageEncoding[Any]] | None = None,
@@ -290,11 +292,11 @@ class Node(MultiService):
         on_connection: ConnectionHook | None = None,
         peer_meta: PeerMetaConfig | None = None,
         conn_meta: MetadataConfig[Any] | None = None,
-        clock: Any = None,
+        clock: IReactorTime | None = None,
     ) -> None:
         super().__init__()
         self.reactor = reactor
-        self.clock = clock or reactor
+        self.clock: IReactorTime = clock or reactor
         self.config = config
         self.message_encodings = (
             raw_message_encodings() if message_encodings is None else message_encodings
@@ -378,7 +380,9 @@ class Node(MultiService):
         except OSError as error:
             raise NodeStartError(_os_reason(self.config.data_directory, error)) from None
         self.identity = identity
-        trusted = await resolve_points(self.reactor, self.config.effective_bootstrap_peers)
+        trusted = await resolve_points(
+            cast(IReactorPluggableNameResolver, self.reactor), self.config.effective_bootstrap_peers
+        )
         try:
             p2p = self.p2p = self._build(identity, trusted)
         except ValueError as error:  # a listening address that does not resolve
@@ -481,7 +485,10 @@ class Node(MultiService):
             return identity
 
         mining = generate_identity_in_thread(
-            self.reactor, difficulty, workers=self.config.identity_workers, progress=progress
+            cast(IReactorThreads, self.reactor),
+            difficulty,
+            workers=self.config.identity_workers,
+            progress=progress,
         )
         return mining.addCallback(generated)
 

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import CancelledError
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import LogLevel
 from twisted.python.failure import Failure
@@ -178,7 +178,7 @@ class DialReport(Service):
 
     def __init__(
         self,
-        clock: Any,
+        clock: IReactorTime,
         connections: Callable[[], int],
         known_points: Callable[[], int],
         *,

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 import attrs
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList, FirstError
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import globalLogBeginner, textFileLogObserver
 from twisted.python.failure import Failure
@@ -79,12 +80,14 @@ def _first_error(failure: Failure) -> Failure:
 class Sandbox(MultiService):
     """N nodes on loopback, bootstrapped through the first one."""
 
-    def __init__(self, reactor: Any, options: SandboxOptions, *, clock: Any = None) -> None:
+    def __init__(
+        self, reactor: IReactorTime, options: SandboxOptions, *, clock: IReactorTime | None = None
+    ) -> None:
         super().__init__()
         if options.nodes < 1:
             raise ValueError("a sandbox has at least one node")
         self.reactor = reactor
-        self.clock = clock or reactor
+        self.clock: IReactorTime = clock or reactor
         self.options = options
         self.base_dir = options.base_dir or tempfile.mkdtemp(prefix="tezos-p2p-sandbox-")
         self.nodes: list[Node] = []
@@ -210,7 +213,7 @@ def render_table(layers: Sequence[P2P]) -> str:
 class TablePrinter:
     """The table every ``interval`` seconds: redrawn on a terminal, printed on change otherwise."""
 
-    def __init__(self, sandbox: Sandbox, out: TextIO, clock: Any, interval: float) -> None:
+    def __init__(self, sandbox: Sandbox, out: TextIO, clock: IReactorTime, interval: float) -> None:
         self.sandbox = sandbox
         self.out = out
         self.terminal = out.isatty()

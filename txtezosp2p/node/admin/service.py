@@ -10,12 +10,11 @@ when debug logging is on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IListeningPort
+from twisted.internet.interfaces import IListeningPort, IReactorTime
 from twisted.python.failure import Failure
 from twisted.web.http import Request
 from twisted.web.server import Site
@@ -65,7 +64,7 @@ class AdminService(MultiService):
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IReactorTime,
         listen: tuple[str, ...],
         source: Callable[[], P2P | FakedP2P | None],
         *,
