@@ -1,13 +1,16 @@
 # -*- test-case-name: tests.test_layers -*-
 """
 The package's layers (docs/architecture.md): ``txtezosp2p.wire`` imports
-nothing from Twisted, the library never imports the operator surface
-(``txtezosp2p.node``), and the old module paths still work with a warning.
+nothing from Twisted nor from outside it but the compiled kernels, every
+layer imports only from the layers below it (``wire`` < core <
+``simulation`` < ``node``), every module imports, and the old module paths
+still work with a warning.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 import subprocess
 import sys
@@ -79,7 +82,7 @@ class LayerTests(SynchronousTestCase):
 
     def test_wire_imports_only_wire(self) -> None:
         """The wire layer depends on nothing of ours above it (at run time)."""
-        allowed = ("txtezosp2p.wire", "txtezosp2p._backend", "txtezosp2p.interfaces")
+        allowed = ("txtezosp2p.wire", "txtezosp2p._backend")
         offenders = []
         for name, path in _modules().items():
             if not name.startswith("txtezosp2p.wire"):
@@ -126,3 +129,105 @@ class LayerTests(SynchronousTestCase):
                 module = __import__(f"txtezosp2p.{old}", fromlist=["_"])
             self.assertIs(module, sys.modules[f"txtezosp2p.wire.{old}"])
             self.assertTrue(any(issubclass(w.category, DeprecationWarning) for w in caught), old)
+
+
+#: The layers, lowest first: a module imports only from its own layer and
+#: those below it, at run time and for types alike (docs/architecture.md).
+LAYERS = ("kernels", "wire", "core", "simulation", "node")
+
+#: The compiled kernels and their pure-Python twins: the build puts the
+#: extension modules at the package's top, so their loader lives there too.
+KERNELS = (
+    "txtezosp2p",
+    "txtezosp2p._backend",
+    "txtezosp2p._cbox_py",
+    "txtezosp2p._quota_py",
+    "txtezosp2p._version",
+)
+
+
+def _layer(module: str) -> str:
+    if module in KERNELS:
+        return "kernels"
+    for layer in ("wire", "simulation", "node"):
+        if module == f"txtezosp2p.{layer}" or module.startswith(f"txtezosp2p.{layer}."):
+            return layer
+    return "core"
+
+
+def _imported_modules(path: Path, name: str, modules: set[str]) -> set[str]:
+    """Our modules that ``path`` imports anywhere (top level, functions, ``TYPE_CHECKING``)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            candidates = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                parent = ".".join(base + ([node.module] if node.module else []))
+            else:
+                parent = node.module or ""
+            candidates = [f"{parent}.{alias.name}" for alias in node.names]
+            if node.module:
+                candidates.append(parent)
+        else:
+            continue
+        for candidate in candidates:
+            if not candidate.startswith("txtezosp2p"):
+                continue
+            # the longest of our modules the name starts with
+            module = candidate
+            while module not in modules:
+                module = module.rpartition(".")[0]
+            found.add(module)
+    return found
+
+
+class LayerOrderTests(SynchronousTestCase):
+    def test_every_module_imports(self) -> None:
+        """Every module of the package imports on its own."""
+        names = sorted(_modules())
+        self.assertIn("txtezosp2p.node.admin.service", names)
+        for name in names:
+            self.assertIsNotNone(importlib.import_module(name), name)
+
+    def test_layers_point_down(self) -> None:
+        """
+        ``wire`` < core < ``simulation`` < ``node``: no module imports a
+        module of a layer above its own, so there is no cycle between layers.
+        """
+        modules = _modules()
+        known = set(modules)
+        offenders = []
+        for name, path in sorted(modules.items()):
+            rank = LAYERS.index(_layer(name))
+            for imported in sorted(_imported_modules(path, name, known)):
+                if LAYERS.index(_layer(imported)) > rank:
+                    offenders.append(f"{name} ({_layer(name)}) imports {imported}")
+        self.assertEqual(offenders, [])
+
+    def test_layer_names(self) -> None:
+        self.assertEqual(_layer("txtezosp2p.wire.framing"), "wire")
+        self.assertEqual(_layer("txtezosp2p.session"), "core")
+        self.assertEqual(_layer("txtezosp2p.admission"), "core")
+        self.assertEqual(_layer("txtezosp2p.simulation.nodes"), "simulation")
+        self.assertEqual(_layer("txtezosp2p.node.admin.service"), "node")
+        self.assertEqual(_layer("txtezosp2p._backend"), "kernels")
+        self.assertEqual(_layer("txtezosp2p.wirefoo"), "core")
+
+    def test_wire_names_no_twisted(self) -> None:
+        """Not even for types: the wire layer names no Twisted module."""
+        offenders = []
+        for name, path in _modules().items():
+            if _layer(name) != "wire":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and not node.level:
+                    names = [node.module or ""]
+                else:
+                    continue
+                offenders += [f"{name} imports {n}" for n in names if n.split(".")[0] == "twisted"]
+        self.assertEqual(offenders, [])

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from zope.interface import Attribute, Interface
 
+from .wire.interfaces import IChunkCipher, IMessageCodec
+
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IStreamClientEndpoint
 
@@ -24,58 +26,6 @@ if TYPE_CHECKING:
 #: transports in the network simulator and in tests).  The composition root
 #: chooses it; nothing below it builds endpoints.
 EndpointFactory: TypeAlias = Callable[["Point"], "IStreamClientEndpoint"]
-
-
-class IChunkCipher(Interface):
-    """Seals and opens the encrypted chunks of one connection (wire.md §4)."""
-
-    local_nonce = Attribute("The 24-byte nonce the next sealed chunk uses.")
-    remote_nonce = Attribute("The 24-byte nonce the next opened chunk must use.")
-
-    def seal(data: bytes, chunk_size: int) -> bytes:
-        """Cut ``data`` into chunks and return their wire frames."""
-
-    def open(buffer: bytes, offset: int, max_frames: int) -> tuple[object, ...]:
-        """
-        Open complete frames of ``buffer[offset:]``; return
-        ``(plaintext, new_offset, frames, error_or_None)``.
-        """
-
-
-class IMessageCodec(Interface):
-    """
-    Encodes the application-level records carried by a running session.
-
-    A record on the stream is a ``uint30`` body length and the body; the
-    codec only sees bodies.
-    """
-
-    max_size = Attribute("Largest accepted record, its 4-byte length included.")
-    header_size = Attribute(
-        "Bytes at the start of a body before its payload: 2 for the P2P "
-        "envelope's tag, 0 when the whole body is the payload."
-    )
-
-    def encode(message: object) -> bytes:
-        """The body of ``message``; raises ``EncodingError``."""
-
-    def decode(body: bytes | memoryview) -> object:
-        """
-        The message in ``body`` (untrusted); raises ``DecodingError`` only.
-
-        A running session passes a read-only ``memoryview`` of its receive
-        buffer (no copy was made to call the codec): the message must copy
-        the bytes it keeps, e.g. with ``bytes(body[2:])``.
-        """
-
-    def decode_split(header: bytes, payload: bytes) -> object:
-        """
-        The message of the body ``header + payload``, where ``header`` is
-        ``header_size`` bytes long: a body that arrived over several reads
-        is assembled this way, its payload in its own ``bytes`` object, so
-        that a message may keep it without another copy.  Same result and
-        errors as :meth:`decode` of the whole body.
-        """
 
 
 class IAuthenticationGate(Interface):
@@ -440,3 +390,23 @@ class IP2P(Interface):
 
     def watch(watcher: Any) -> Any:
         """Subscribe to the global event stream."""
+
+
+# IChunkCipher and IMessageCodec are the wire layer's, re-exported
+__all__ = [
+    "IACL",
+    "IP2P",
+    "EndpointFactory",
+    "IAdmissionPolicy",
+    "IAnswerer",
+    "IAuthenticationGate",
+    "IChunkCipher",
+    "IConnectHandler",
+    "IIOScheduler",
+    "IIdentityStore",
+    "IMessageCodec",
+    "IP2PConnection",
+    "IPeerLink",
+    "IPool",
+    "ISession",
+]

@@ -26,13 +26,13 @@ from nacl.exceptions import CryptoError
 from zope.interface import implementer
 
 from .. import _backend
-from ..interfaces import IChunkCipher
 from .errors import (
     DecipherError,
     InvalidChunksSize,
     InvalidIncomingCiphertextSize,
     P2PError,
 )
+from .interfaces import IChunkCipher
 
 if TYPE_CHECKING:
     from .._backend import CboxModule

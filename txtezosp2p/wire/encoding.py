@@ -33,10 +33,10 @@ from typing import Any, Generic, TypeVar
 import attrs
 from zope.interface import implementer
 
-from ..interfaces import IMessageCodec
 from . import binary as B
 from .errors import DecodingError, EncodingError, NackMotive, UnexpectedSizeOfDecodedBuffer
 from .ids import MAX_POINT_TEXT, PEER_ID_SIZE, PeerId, Point
+from .interfaces import IMessageCodec
 
 PUBLIC_KEY_SIZE = 32
 NONCE_SIZE = 24

@@ -29,7 +29,7 @@ from .errors import DecodingError
 
 if TYPE_CHECKING:
     from .._backend import RecordBufferLike
-    from ..interfaces import IMessageCodec
+    from .interfaces import IMessageCodec
 
 
 _U16 = struct.Struct(">H")
