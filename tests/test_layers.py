@@ -231,3 +231,32 @@ class LayerOrderTests(SynchronousTestCase):
                     continue
                 offenders += [f"{name} imports {n}" for n in names if n.split(".")[0] == "twisted"]
         self.assertEqual(offenders, [])
+
+
+class ArchitectureDocTests(SynchronousTestCase):
+    """docs/architecture.md stays true to the tree."""
+
+    def test_named_paths_exist(self) -> None:
+        """Every ``txtezosp2p/...py`` path the docs name is a file of the package."""
+        root = PACKAGE.parent
+        named = {}
+        for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+            for path in re.findall(r"txtezosp2p/[\w/]*\.py", doc.read_text()):
+                named.setdefault(path, doc.name)
+        self.assertIn("txtezosp2p/pool_state.py", named)
+        missing = sorted(
+            f"{doc}: {path}" for path, doc in named.items() if not (root / path).is_file()
+        )
+        self.assertEqual(missing, [])
+
+    def test_module_map_is_complete(self) -> None:
+        """The module map names every module of the package (packages' ``__init__`` aside)."""
+        text = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+        unnamed = sorted(
+            str(path.relative_to(PACKAGE.parent))
+            for path in PACKAGE.rglob("*.py")
+            if path.name != "__init__.py"
+            and str(path.relative_to(PACKAGE.parent)) not in text
+            and f"`{path.name}`" not in text  # a row naming sibling modules by file name
+        )
+        self.assertEqual(unnamed, [])
