@@ -239,7 +239,7 @@ class ArchitectureDocTests(SynchronousTestCase):
     def test_named_paths_exist(self) -> None:
         """Every ``txtezosp2p/...py`` path the docs name is a file of the package."""
         root = PACKAGE.parent
-        named = {}
+        named: dict[str, str] = {}
         for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
             for path in re.findall(r"txtezosp2p/[\w/]*\.py", doc.read_text()):
                 named.setdefault(path, doc.name)
