@@ -186,7 +186,8 @@ def markdown(results: dict[str, Any]) -> str:
     """The tables of docs/performance.md's overlay section, from ``main``'s JSON."""
     out: list[str] = []
     if "small" in results:
-        out += ["#### small networks, nodes joining one after the other (ten seeds each)", ""]
+        seeds = results["small"][0]["seeds"] if results["small"] else 0
+        out += [f"#### small networks, nodes joining 5 s apart ({seeds} seeds each)", ""]
         out += _table(
             [
                 "nodes",
