@@ -85,6 +85,11 @@ def _whole(read: Callable[[Reader], Any]) -> Callable[[bytes], Any]:
     return decode
 
 
+def _shell_type(cls: Any) -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
+    """Decoder and encoder of a shell type: all of the data, its JSON form."""
+    return _whole(cls.read), lambda value: cls.from_json(value).encode()
+
+
 def _decode_network_version(data: bytes) -> Any:
     reader = Reader(data)
     version = NetworkVersion.read(reader)
@@ -131,33 +136,27 @@ CODECS: dict[str, tuple[str, Callable[[bytes], Any], Callable[[Any], bytes]]] = 
     ),
     "chain_id": (
         "A chain id: 4 raw bytes, Base58Check 'Net...' in JSON",
-        _whole(ChainId.read),
-        lambda value: ChainId.from_json(value).encode(),
+        *_shell_type(ChainId),
     ),
     "block_header": (
         "A block header: shell header, then the protocol data up to the end",
-        _whole(BlockHeader.read),
-        lambda value: BlockHeader.from_json(value).encode(),
+        *_shell_type(BlockHeader),
     ),
     "operation": (
         "An operation: branch (block hash), then the protocol data up to the end",
-        _whole(Operation.read),
-        lambda value: Operation.from_json(value).encode(),
+        *_shell_type(Operation),
     ),
     "block_locator": (
         "A block locator: head header with its 4-byte size, then block hashes",
-        _whole(BlockLocator.read),
-        lambda value: BlockLocator.from_json(value).encode(),
+        *_shell_type(BlockLocator),
     ),
     "mempool": (
         "A mempool: known-valid and pending operation hashes",
-        _whole(Mempool.read),
-        lambda value: Mempool.from_json(value).encode(),
+        *_shell_type(Mempool),
     ),
     "protocol": (
         "A protocol: environment version and source components",
-        _whole(Protocol.read),
-        lambda value: Protocol.from_json(value).encode(),
+        *_shell_type(Protocol),
     ),
 }
 
